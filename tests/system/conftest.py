@@ -1,0 +1,68 @@
+"""Shared fixtures for the system tests.
+
+Tests marked `kvm` need /dev/kvm and run inside scripts/sandbox; all others run on the host.
+"""
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "kvm: needs /dev/kvm (runs inside scripts/sandbox)")
+    config.addinivalue_line("markers", "host: runs on the host, never inside the sandbox")
+
+
+def _script_output(*args):
+    out = subprocess.run([str(ROOT / "scripts" / args[0]), *args[1:]], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout
+    return pathlib.Path(out.strip().splitlines()[0])
+
+
+@pytest.fixture(scope="session")
+def root():
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def guest_kernel():
+    """The project's guest bzImage (built and cached by scripts/guest-kernel)."""
+    return _script_output("guest-kernel", "--print", "bzimage")
+
+
+@pytest.fixture(scope="session")
+def guest_vmlinux():
+    return _script_output("guest-kernel", "--print", "vmlinux")
+
+
+@pytest.fixture(scope="session")
+def guest_initramfs():
+    return _script_output("guest-initramfs")
+
+
+@pytest.fixture(scope="session")
+def vireo():
+    """The vireo binary of the main build directory."""
+    path = ROOT / "build" / "vireo"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run scripts/test (or ninja -C build)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def qemu():
+    path = shutil.which("qemu-system-x86_64")
+    if not path:
+        pytest.fail("qemu-system-x86_64 is missing: run scripts/setup")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kvm():
+    if not os.path.exists("/dev/kvm"):
+        pytest.fail("/dev/kvm is missing: kvm tests must run through scripts/sandbox")
+    return "/dev/kvm"
