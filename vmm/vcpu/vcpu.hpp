@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+// vCPU threads: each runs KVM_RUN and dispatches port and MMIO exits to the buses. Nothing
+// else happens on them; anything slow is handed to the event loop.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vmm/bus/bus.hpp"
+#include "vmm/kvm/kvm.hpp"
+
+namespace vmm {
+
+// Why the guest stopped running.
+enum class StopReason {
+    poweroff,  // ACPI S5 or KVM system event shutdown
+    reset,     // reboot request (i8042, ACPI reset register, KVM system event reset)
+    crash,     // triple fault, pvpanic, KVM internal error
+    test_exit, // the guest wrote a code to the test-exit port
+    error,     // the VMM could not go on (KVM_RUN failed)
+};
+
+struct StopEvent {
+    StopReason reason = StopReason::poweroff;
+    int code = 0;
+    std::string detail;
+};
+
+struct VcpuContext {
+    const Bus* pio = nullptr;
+    const Bus* mmio = nullptr;
+    // Called on the vCPU thread; must only hand the event over (e.g. post to the loop).
+    std::function<void(StopEvent)> on_stop;
+};
+
+class Vcpu {
+public:
+    Vcpu(std::uint32_t index, kvm::VcpuFd fd, VcpuContext ctx);
+    Vcpu(const Vcpu&) = delete;
+    Vcpu& operator=(const Vcpu&) = delete;
+    ~Vcpu(); // stops and joins
+
+    [[nodiscard]] const kvm::VcpuFd& fd() const noexcept { return fd_; }
+    [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
+    [[nodiscard]] std::uint64_t exit_count() const noexcept { return exits_.load(std::memory_order_relaxed); }
+
+    void start();
+    // Ask the thread to leave KVM_RUN and stop for good / until resume(). pause() returns once
+    // the vCPU is out of KVM_RUN.
+    void request_stop() noexcept;
+    void pause();
+    void resume();
+    void join();
+
+    // Must be called once, before any vCPU starts: the kick signal's no-op handler.
+    static void install_kick_signal();
+
+private:
+    void thread_main() noexcept;
+    void kick() noexcept;
+    // false: the vCPU must stop running.
+    bool handle_exit() noexcept;
+    void emit(StopReason reason, int code, std::string detail) noexcept;
+
+    std::uint32_t index_;
+    kvm::VcpuFd fd_;
+    VcpuContext ctx_;
+    std::thread thread_;
+    std::atomic<bool> stop_ { false };
+    std::atomic<bool> pause_ { false };
+    std::atomic<std::uint64_t> exits_ { 0 };
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool paused_ = false; // guarded by mutex_
+};
+
+} // namespace vmm
