@@ -60,6 +60,7 @@ inline constexpr std::uint16_t PORT_COM1 = 0x3f8;
 inline constexpr std::uint16_t PORT_COM_SIZE = 8;
 inline constexpr std::uint16_t PORT_ACPI_SLEEP = 0x3c0;    // FADT sleep control/status (HW-reduced)
 inline constexpr std::uint16_t PORT_ACPI_GED = 0x3c4;      // generic event device status
+inline constexpr std::uint16_t PORT_PVPANIC = 0x505;       // pvpanic (QEMU0001), one byte
 inline constexpr std::uint16_t PORT_PCI_CONFIG_ADDRESS = 0xcf8;
 inline constexpr std::uint16_t PORT_PCI_CONFIG_DATA = 0xcfc;
 
