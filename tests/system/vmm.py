@@ -1,0 +1,96 @@
+"""Running the vireo binary from system tests: a process with its console captured, the
+test agent's reports parsed, and the API socket at hand."""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+# The command line both VMMs get in comparisons (see the benchmark notes): quiet, no i8042 probing
+# delays, TSC trusted, no reboot on panic (panic=-1 reboots at once; pvpanic reports it first).
+BASE_CMDLINE = ("console=ttyS0 quiet reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp "
+                "i8042.dumbkbd tsc=reliable")
+
+
+class Guest:
+    """A running `vireo run ...` with its output collected in the background."""
+
+    def __init__(self, argv, env=None):
+        self.argv = [str(a) for a in argv]
+        self.output = ""
+        self._lock = threading.Lock()
+        self._lines = threading.Condition(self._lock)
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for chunk in iter(lambda: self.proc.stdout.read1(4096), b""):
+            with self._lock:
+                self.output += chunk.decode("utf-8", "replace")
+                self._lines.notify_all()
+
+    def wait_for(self, text, timeout=120):
+        """Wait until `text` appears in the output; returns False on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while text not in self.output:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    return text in self.output
+                self._lines.wait(min(left, 0.5))
+            return True
+
+    def wait(self, timeout=180):
+        """Wait for exit; kills the process group on timeout and returns None then."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+        self._reader.join(timeout=5)
+        return rc
+
+    def kill(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self._reader.join(timeout=5)
+
+
+def api(path, command, timeout=10, **extra):
+    """One request on the API socket; returns the decoded reply."""
+    request = {"command": command, **extra}
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(path))
+        s.sendall((json.dumps(request) + "\n").encode())
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+def wait_for_socket(path, proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pathlib.Path(path).exists():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def temp_dir():
+    return tempfile.mkdtemp(prefix="vireo-test-", dir=os.environ.get("VIREO_SANDBOX_TMPFS") or None)
