@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: Apache-2.0
+// The DSDT: COM1, the power button behind a Generic Event Device, pvpanic, virtio-mmio, \_S5_.
+#include "firmware/acpi/dsdt.hpp"
+
+#include <string>
+
+#include <fmt/format.h>
+
+#include "arch/x86_64/layout.hpp"
+#include "firmware/acpi/aml.hpp"
+#include "firmware/acpi/aml_resources.hpp"
+#include "firmware/acpi/pm_registers.hpp"
+
+namespace vmm::acpi {
+
+namespace {
+
+using namespace aml;
+
+// Revision 2 and later: AML integers are 64 bits wide (ACPI 6.4 §5.2.11.1).
+constexpr std::uint8_t DSDT_REVISION = 2;
+// "VR00".."VRFF": two hex digits name at most 256 slots.
+constexpr std::size_t MAX_MMIO_SLOTS = 256;
+// ACPI 6.4 §5.6.6 Table 5.166: device-specific notification 0x80 on a power button means
+// "button pressed".
+constexpr std::uint64_t NOTIFY_BUTTON_PRESSED = 0x80;
+
+Term com1()
+{
+    return Device("COM1", {
+        Name("_HID", EisaId("PNP0501")),
+        Name("_UID", Zero()),
+        Name("_CRS", ResourceTemplate({
+            Io(x86::PORT_COM1, x86::PORT_COM1, 1, x86::PORT_COM_SIZE),
+            Interrupt(Trigger::edge, Polarity::active_high, Sharing::exclusive, x86::IRQ_COM1),
+        })),
+    });
+}
+
+Term power_button()
+{
+    // A control-method power button (FADT PWR_BUTTON set): the GED below notifies it.
+    return Device("PWRB", {
+        Name("_HID", EisaId("PNP0C0C")),
+        Name("_UID", Zero()),
+    });
+}
+
+// ACPI 6.4 §5.6.9 Generic Event Device. Its interrupt is edge-triggered: the VMM pulses the
+// line once per event and needs no end-of-interrupt notice to lower it, and the event
+// register keeps each event latched until _EVT reads it, so a pulse that finds the handler
+// busy loses nothing (the next _EVT run sees the bit).
+Term generic_event_device()
+{
+    return Device("GED0", {
+        Name("_HID", String("ACPI0013")),
+        Name("_UID", Zero()),
+        Name("_CRS", ResourceTemplate({
+            Interrupt(Trigger::edge, Polarity::active_high, Sharing::exclusive, x86::IRQ_ACPI_GED),
+        })),
+        OperationRegion("GDST", RegionSpace::system_io, Integer(x86::PORT_ACPI_GED), Integer(GED_BLOCK_SIZE)),
+        Field("GDST", FieldAccess::byte, FieldUpdate::write_as_zeros, { { "GDAT", 8 } }),
+        // Reading GDAT returns and clears the latched events: read it once.
+        Method("_EVT", 1, true, {
+            Store(NamePath("GDAT"), Local(0)),
+            If(LEqual(And(Local(0), Integer(GED_EVENT_POWER_BUTTON)), Integer(GED_EVENT_POWER_BUTTON)), {
+                Notify(NamePath(DSDT_POWER_BUTTON_PATH), Integer(NOTIFY_BUTTON_PRESSED)),
+            }),
+        }),
+    });
+}
+
+Term pvpanic()
+{
+    // Linux's pvpanic driver binds QEMU0001 and writes panic events to the port in _CRS.
+    return Device("PEVT", {
+        Name("_HID", String("QEMU0001")),
+        Name("_UID", Zero()),
+        Name("_CRS", ResourceTemplate({ Io(x86::PORT_PVPANIC, x86::PORT_PVPANIC, 1, 1) })),
+    });
+}
+
+// Linux's virtio-mmio ACPI binding: _HID LNRO0005, the register window and one interrupt.
+Result<Term> virtio_mmio(std::size_t index, const MmioSlot& slot)
+{
+    constexpr std::uint64_t LIMIT_32BIT = std::uint64_t { 1 } << 32;
+    std::uint64_t end = 0;
+    if (slot.size == 0 || __builtin_add_overflow(slot.base, slot.size, &end) || end > LIMIT_32BIT) {
+        return fail(Errc::invalid_argument, "virtio-mmio slot {} at {:#x}+{:#x} is not a 32-bit range", index,
+            slot.base, slot.size);
+    }
+    if (slot.irq >= x86::IOAPIC_PINS) {
+        return fail(Errc::invalid_argument, "virtio-mmio slot {} uses IRQ {}, beyond the IOAPIC's {} pins",
+            index, slot.irq, x86::IOAPIC_PINS);
+    }
+    // Edge-triggered as the transport raises it through an irqfd; the driver reads
+    // InterruptStatus on every interrupt, so a coalesced edge loses nothing.
+    return Device(fmt::format("VR{:02X}", index), {
+        Name("_HID", String("LNRO0005")),
+        Name("_UID", Integer(index)),
+        Name("_CRS", ResourceTemplate({
+            Memory32Fixed(true, static_cast<std::uint32_t>(slot.base), static_cast<std::uint32_t>(slot.size)),
+            Interrupt(Trigger::edge, Polarity::active_high, Sharing::exclusive, slot.irq),
+        })),
+    });
+}
+
+} // namespace
+
+Result<std::vector<std::uint8_t>> build_dsdt(const AcpiPlatform& platform)
+{
+    if (platform.mmio_slots.size() > MAX_MMIO_SLOTS) {
+        return fail(Errc::invalid_argument, "{} virtio-mmio slots, at most {} can be described",
+            platform.mmio_slots.size(), MAX_MMIO_SLOTS);
+    }
+
+    TermList sb;
+    if (platform.com1) {
+        sb.push_back(com1());
+    }
+    sb.push_back(power_button());
+    sb.push_back(generic_event_device());
+    if (platform.pvpanic) {
+        sb.push_back(pvpanic());
+    }
+    for (std::size_t i = 0; i < platform.mmio_slots.size(); ++i) {
+        sb.push_back(VMM_TRY(virtio_mmio(i, platform.mmio_slots[i])));
+    }
+    // Extension point: the PCIe host bridge (PNP0A08 with _CBA and a _CRS of WordBusNumber,
+    // DWordIo, DWordMemory and QWordMemory windows) is appended to `sb` here.
+
+    const TermList top = {
+        // §7.4.2: \_S5_ {SLP_TYPa, SLP_TYPb, reserved, reserved}; a hardware-reduced OS
+        // writes SLP_TYPa to the sleep control register.
+        Name("_S5_", Package({ Integer(S5_SLEEP_TYPE), Integer(S5_SLEEP_TYPE), Zero(), Zero() })),
+        Scope("\\_SB", sb),
+    };
+
+    std::vector<std::uint8_t> out;
+    append_struct(out, make_header("DSDT", DSDT_REVISION));
+    for (const auto& t : top) {
+        if (!t.ok()) {
+            return fail(Errc::invalid_argument, "DSDT: {}", t.error());
+        }
+        t.append_to(out);
+    }
+    finish_table(out);
+    return out;
+}
+
+} // namespace vmm::acpi
