@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: Apache-2.0
+// The vireo command line: run, validate, --help, --version.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "vmm/base/result.hpp"
+#include "vmm/config/config.hpp"
+
+namespace vmm::config {
+
+struct Command {
+    enum class Kind { run, validate, help, version };
+    Kind kind = Kind::help;
+    // For run: the file's values with the flags applied; for validate: the file's values.
+    VmConfig config;
+    std::optional<std::filesystem::path> config_file;
+};
+
+// `args` excludes argv[0]. Loads --config (or validate's FILE) first, then applies the flags on
+// top. Does not call validate(): the caller does, with the device registry's validator.
+[[nodiscard]] Result<Command> parse_command_line(std::span<const std::string_view> args);
+
+// The text for --help.
+[[nodiscard]] std::string usage();
+
+} // namespace vmm::config
