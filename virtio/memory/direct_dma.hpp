@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+// DirectDma: the identity DMA space (no VIRTIO_F_ACCESS_PLATFORM): addresses are guest-physical.
+#pragma once
+
+#include "virtio/memory/dma_space.hpp"
+#include "vmm/memory/guest_memory.hpp"
+
+namespace vmm::virtio {
+
+class DirectDma final : public DmaSpace {
+public:
+    explicit DirectDma(const GuestMemory& memory) noexcept : memory_(&memory) {}
+
+    // A range may span RAM regions that touch (one slice each), never a hole: device MMIO and
+    // PCI BARs are not RAM, so DMA into them fails here instead of reaching a device model.
+    [[nodiscard]] Result<SliceList> resolve(std::uint64_t addr, std::uint64_t len,
+        Access access) const override;
+    [[nodiscard]] std::uint64_t generation() const noexcept override { return generations_.current(); }
+    [[nodiscard]] DmaPin pin() const override { return generations_.pin(); }
+
+private:
+    const GuestMemory* memory_;
+    DmaGenerations generations_; // never advances: the identity map does not change
+};
+
+} // namespace vmm::virtio
