@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+// Device: the transport-agnostic interface of a virtio device model, and its activation context.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "virtio/interrupt.hpp"
+#include "virtio/memory/dma_space.hpp"
+#include "virtio/queue/queue.hpp"
+#include "virtio/spec/device_types.hpp"
+#include "virtio/spec/features.hpp"
+#include "vmm/base/result.hpp"
+
+namespace vmm {
+class EventLoop;
+} // namespace vmm
+
+namespace vmm::virtio {
+
+// What a device gets when the driver sets DRIVER_OK (or, for enable_queue(), one queue).
+struct ActivationContext {
+    // The queues the driver enabled, activated, in index order; Queue::index() names each.
+    // A device that needs a queue the driver left disabled fails activation.
+    std::vector<Queue> queues;
+    Interrupt& interrupt;
+    // For addresses carried inside requests (balloon PFNs, GPU backing pages). Queue buffers
+    // are already resolved in each chain.
+    const DmaSpace& dma;
+    // Only for device-private fds (tap, timers, backend sockets); null in unit tests.
+    EventLoop* loop = nullptr;
+};
+
+// Implemented by every device model. The transports own the register state and the status
+// state machine and call in; a device never knows whether it sits on virtio-mmio or virtio-pci.
+//
+// Threads: features(), ack_features(), config_size(), read_config(), write_config() and
+// config_generation() run on vCPU threads under the transport lock (and must be safe against
+// the device's own config updates from the loop). activate(), reset(), on_queue_notify(),
+// reset_queue() and enable_queue() run on the event-loop thread.
+class Device {
+public:
+    Device() = default;
+    Device(const Device&) = delete;
+    Device& operator=(const Device&) = delete;
+    virtual ~Device() = default;
+
+    [[nodiscard]] virtual DeviceType type() const noexcept = 0;
+    // One entry per queue: its maximum size (QueueNumMax / queue_size's initial value).
+    [[nodiscard]] virtual std::span<const std::uint16_t> queue_max_sizes() const noexcept = 0;
+
+    // Offered features. VIRTIO_F_VERSION_1 at least (virtio 1.2 §6.2: devices MUST offer it).
+    [[nodiscard]] virtual std::uint64_t features() const noexcept { return feature_bit(VIRTIO_F_VERSION_1); }
+    // The driver's accepted subset, at FEATURES_OK. The transport has already refused bits
+    // that were not offered.
+    virtual void ack_features(std::uint64_t features) noexcept { (void)features; }
+
+    // Device configuration space (virtio 1.2 §2.5). Reads past the end return zeros; writes past
+    // the end are ignored.
+    [[nodiscard]] virtual std::uint32_t config_size() const noexcept { return 0; }
+    virtual void read_config(std::uint32_t offset, std::span<std::byte> out) const noexcept
+    {
+        (void)offset;
+        for (auto& b : out) {
+            b = std::byte { 0 };
+        }
+    }
+    virtual void write_config(std::uint32_t offset, std::span<const std::byte> in) noexcept
+    {
+        (void)offset;
+        (void)in;
+    }
+    // Changes whenever the device changes its configuration space (virtio 1.2 §2.5).
+    [[nodiscard]] virtual std::uint32_t config_generation() const noexcept { return 0; }
+
+    // DRIVER_OK: take the queues and start. An error makes the transport set
+    // DEVICE_NEEDS_RESET.
+    [[nodiscard]] virtual Result<> activate(ActivationContext ctx) = 0;
+    // Device reset (virtio 1.2 §2.4): drop the queues, cancel or finish every request that
+    // still touches guest memory, and return to the pre-activation state. When it returns the
+    // device must not touch guest memory or send notifications until activated again.
+    virtual void reset() noexcept = 0;
+    // The driver notified queue `queue_index` (its eventfd is already drained). May come before
+    // activation or for a queue the device does not have: ignore it then.
+    virtual void on_queue_notify(std::uint16_t queue_index) noexcept = 0;
+
+    // VIRTIO_F_RING_RESET (virtio 1.2 §2.6.1). Devices that offer the feature override both.
+    // reset_queue: stop using the queue and drop it with its in-flight chains (chains already
+    // handed to asynchronous I/O become stale: completing them does nothing).
+    virtual void reset_queue(std::uint16_t queue_index) noexcept { (void)queue_index; }
+    // The driver re-enabled a queue after reset_queue(): take it over.
+    [[nodiscard]] virtual Result<> enable_queue(Queue queue)
+    {
+        return fail(Errc::unsupported, "{} device cannot re-enable queue {}", to_string(type()), queue.index());
+    }
+};
+
+} // namespace vmm::virtio

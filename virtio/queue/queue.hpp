@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+// Queue: a running virtqueue (split or packed) on the event-loop thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "virtio/interrupt.hpp"
+#include "virtio/memory/dma_space.hpp"
+#include "virtio/queue/descriptor_chain.hpp"
+#include "virtio/queue/notification_data.hpp"
+#include "virtio/queue/queue_fault.hpp"
+#include "virtio/queue/ring_area.hpp"
+#include "virtio/spec/ring.hpp"
+
+namespace vmm::virtio {
+
+enum class RingLayout : std::uint8_t { split, packed };
+
+// Where the device is in the rings. Zero/true (the reset state) except when restoring a
+// snapshot or in tests that start near index wrap-around.
+struct RingState {
+    std::uint16_t next_avail = 0; // split: free-running avail index; packed: ring position
+    std::uint16_t next_used = 0;  // split: free-running used index; packed: ring position
+    bool avail_wrap = true;       // packed only: device's view of the driver wrap counter
+    bool used_wrap = true;        // packed only: device ring wrap counter
+};
+
+// The device side of one virtqueue, built by QueueConfig::activate() from registers that were
+// validated then. Event-loop thread only; movable, not copyable.
+//
+// Canonical loop:
+//     do {
+//         q.disable_notification();
+//         while (auto chain = q.pop()) { ...; q.add_used(std::move(*chain)); }
+//     } while (q.enable_notification());
+//     q.notify_if_needed();
+class Queue {
+public:
+    Queue(Queue&&) noexcept = default;
+    Queue& operator=(Queue&&) noexcept = default;
+    Queue(const Queue&) = delete;
+    Queue& operator=(const Queue&) = delete;
+    ~Queue() = default;
+
+    [[nodiscard]] std::uint16_t index() const noexcept { return index_; }
+    [[nodiscard]] std::uint16_t size() const noexcept { return size_; }
+    [[nodiscard]] RingLayout layout() const noexcept { return layout_; }
+    [[nodiscard]] std::uint64_t features() const noexcept { return features_; }
+    [[nodiscard]] const DmaSpace& dma() const noexcept { return *dma_; }
+    // Unique per Queue instance (never 0); chains carry it.
+    [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_; }
+
+    // The next available chain, validated, or nullopt when there is none or the queue has
+    // faulted (see fault()). Never blocks, never throws.
+    [[nodiscard]] std::optional<DescriptorChain> pop();
+
+    // Hands a chain back with used length = chain.writer().bytes_written(), and publishes it.
+    void add_used(DescriptorChain&& chain);
+    // The same with an explicit used length, clamped to the chain's writable capacity.
+    void add_used(DescriptorChain&& chain, std::uint32_t len);
+    // Writes the used entry without making it visible; publish_used() exposes every staged
+    // entry at once (a request spanning several buffers, e.g. net mergeable RX buffers).
+    void stage_used(DescriptorChain&& chain, std::uint32_t len);
+    void publish_used();
+
+    // Available-buffer notification suppression (virtio 1.2 §2.7.10, §2.8.10).
+    void disable_notification();
+    // Re-enables notifications; true when buffers arrived meanwhile (pop again).
+    [[nodiscard]] bool enable_notification();
+    // Whether the driver wants a used-buffer notification for what was used since the last
+    // call (EVENT_IDX / NO_INTERRUPT / packed event suppression aware).
+    [[nodiscard]] bool needs_notification();
+    // needs_notification() and, if so, Interrupt::trigger_queue(index()).
+    void notify_if_needed();
+
+    // Whether `chain` was popped from this Queue instance and not yet handed back. A device
+    // finishing asynchronous work checks it before writing into the chain's buffers: after a
+    // reset the driver may already have reused them.
+    [[nodiscard]] bool owns(const DescriptorChain& chain) const noexcept { return chain.epoch_ == epoch_; }
+
+    [[nodiscard]] std::optional<QueueFault> fault() const noexcept { return fault_; }
+    [[nodiscard]] std::size_t in_flight() const noexcept { return in_flight_; }
+    [[nodiscard]] RingState ring_state() const noexcept;
+
+    // VIRTIO_F_NOTIFICATION_DATA: checks next_off/next_wrap against the device's position (the
+    // transport has matched vqn to this queue). A bad value is a hint to ignore, not a fault:
+    // notifications carry no state the device depends on.
+    [[nodiscard]] Result<> check_notification_data(const NotificationData& data) const;
+
+private:
+    friend class QueueConfig;
+
+    struct Params {
+        std::uint16_t index = 0;
+        std::uint16_t size = 0;
+        RingLayout layout = RingLayout::split;
+        std::uint64_t features = 0;
+        RingArea desc;
+        RingArea driver;
+        RingArea device;
+        RingState state;
+        const DmaSpace* dma = nullptr;
+        Interrupt* interrupt = nullptr;
+    };
+    // A completion waiting for its turn (VIRTIO_F_IN_ORDER) or being written.
+    struct Used {
+        std::uint16_t id = 0;
+        std::uint16_t slots = 1;
+        std::uint32_t len = 0;
+        bool valid = false;
+    };
+
+    explicit Queue(Params p);
+
+    void latch(QueueFault fault, std::uint64_t detail) noexcept;
+    [[nodiscard]] bool refresh_rings() noexcept;
+    [[nodiscard]] bool mark_in_flight(std::uint16_t id) noexcept;
+    void complete(DescriptorChain&& chain, std::uint32_t len, bool publish);
+    void write_used(const Used& used);
+
+    // Layout-specific halves (split_ring.cpp, packed_ring.cpp).
+    [[nodiscard]] FaultOr<std::optional<DescriptorChain>> pop_split();
+    [[nodiscard]] FaultOr<std::optional<DescriptorChain>> pop_packed();
+    [[nodiscard]] bool write_used_split(const Used& used) noexcept;
+    [[nodiscard]] bool write_used_packed(const Used& used) noexcept;
+    [[nodiscard]] bool publish_split() noexcept;
+    [[nodiscard]] bool publish_packed() noexcept;
+    [[nodiscard]] FaultOr<bool> set_notification_split(bool enable) noexcept;
+    [[nodiscard]] FaultOr<bool> set_notification_packed(bool enable) noexcept;
+    [[nodiscard]] FaultOr<bool> needs_notification_split() noexcept;
+    [[nodiscard]] FaultOr<bool> needs_notification_packed() noexcept;
+    [[nodiscard]] FaultOr<DescriptorChain> walk_split(std::uint16_t head);
+    [[nodiscard]] bool packed_avail_at(std::uint16_t pos, bool wrap, std::uint16_t* flags) const noexcept;
+
+    const DmaSpace* dma_ = nullptr;
+    Interrupt* interrupt_ = nullptr;
+    RingArea desc_;
+    RingArea driver_;
+    RingArea device_;
+    std::uint64_t ring_generation_ = 0;
+    std::uint64_t features_ = 0;
+    std::uint64_t epoch_ = 0;
+    std::uint16_t index_ = 0;
+    std::uint16_t size_ = 0;
+    RingLayout layout_ = RingLayout::split;
+    bool event_idx_ = false;
+    bool indirect_ = false;
+    bool in_order_ = false;
+
+    RingState state_;
+    std::optional<QueueFault> fault_;
+
+    // In-flight tracking: one bit per head (split) or per buffer ID (packed, all 2^16).
+    std::vector<std::uint64_t> in_flight_bits_;
+    std::size_t in_flight_ = 0;
+    std::uint32_t slots_in_flight_ = 0; // packed: ring slots held by popped chains
+
+    // VIRTIO_F_IN_ORDER: completions are written in pop order.
+    std::uint64_t next_sequence_ = 0;
+    std::uint64_t next_completion_ = 0;
+    std::vector<Used> pending_;
+
+    // Staged, unpublished used entries.
+    bool staged_ = false;
+    std::uint16_t staged_first_pos_ = 0;   // packed: slot whose flags publish_used() writes
+    std::uint16_t staged_first_flags_ = 0; // packed: those flags
+
+    // Used-buffer notification bookkeeping: used index (split) or linear slot position
+    // (packed, modulo 2*size) at the last needs_notification(), and entries used since.
+    std::uint32_t signalled_ = 0;
+    std::uint64_t used_since_signal_ = 0;
+
+    // Copies of indirect tables, kept to avoid an allocation per chain.
+    std::vector<VirtqDesc> split_table_;
+    std::vector<PvirtqDesc> packed_table_;
+};
+
+} // namespace vmm::virtio

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+// The device registry. Each device kind is added to DEVICE_KINDS below when it lands.
+#include "virtio/registry.hpp"
+
+#include <array>
+#include <string>
+
+namespace vmm::virtio {
+namespace {
+
+// The only list of device kinds. Empty until the first device model lands; entries look like
+//     { "rng", &make_rng, &validate_rng },
+constexpr std::array<DeviceKind, 0> DEVICE_KINDS {};
+
+[[nodiscard]] std::string known_names(std::span<const DeviceKind> kinds)
+{
+    if (kinds.empty()) {
+        return "none in this build";
+    }
+    std::string names;
+    for (const auto& k : kinds) {
+        if (!names.empty()) {
+            names += ", ";
+        }
+        names += k.name;
+    }
+    return names;
+}
+
+} // namespace
+
+std::span<const DeviceKind> device_kinds() noexcept
+{
+    return DEVICE_KINDS;
+}
+
+const DeviceKind* find_device_kind(std::span<const DeviceKind> kinds, std::string_view name) noexcept
+{
+    for (const auto& k : kinds) {
+        if (k.name == name) {
+            return &k;
+        }
+    }
+    return nullptr;
+}
+
+Result<> validate_device(std::span<const DeviceKind> kinds, const config::DeviceConfig& entry)
+{
+    const DeviceKind* kind = find_device_kind(kinds, entry.type);
+    if (kind == nullptr) {
+        return fail(Errc::not_found, "{}: unknown device type \"{}\" (known: {})", entry.origin, entry.type,
+            known_names(kinds));
+    }
+    if (kind->validate != nullptr) {
+        return kind->validate(entry);
+    }
+    return {};
+}
+
+Result<> validate_device(const config::DeviceConfig& entry)
+{
+    return validate_device(device_kinds(), entry);
+}
+
+Result<std::unique_ptr<Device>> make_device(std::span<const DeviceKind> kinds, const config::DeviceConfig& entry,
+    DeviceResources& resources)
+{
+    VMM_TRY(validate_device(kinds, entry));
+    // Invariant: validate_device() found the kind.
+    return find_device_kind(kinds, entry.type)->make(entry, resources);
+}
+
+Result<std::unique_ptr<Device>> make_device(const config::DeviceConfig& entry, DeviceResources& resources)
+{
+    return make_device(device_kinds(), entry, resources);
+}
+
+} // namespace vmm::virtio

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// The device registry: the one explicit list of device kinds, name -> factory.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "virtio/device.hpp"
+#include "vmm/base/result.hpp"
+#include "vmm/config/config.hpp"
+
+namespace vmm::virtio {
+
+// Host resources a factory may need. Grows as devices arrive (the event loop for backends,
+// guest memory for devices that map it); factories take what they use.
+struct DeviceResources {
+    EventLoop* loop = nullptr;
+};
+
+// Builds a device from its config entry (entry.params holds its own keys).
+using DeviceFactory = Result<std::unique_ptr<Device>> (*)(const config::DeviceConfig& entry,
+    DeviceResources& resources);
+// Checks entry.params without opening anything; null when there is nothing to check.
+using DeviceValidator = Result<> (*)(const config::DeviceConfig& entry);
+
+struct DeviceKind {
+    std::string_view name; // the config "type"
+    DeviceFactory make;
+    DeviceValidator validate = nullptr;
+};
+
+// Every device kind this build knows, in registry.cpp: no static-initialisation registration.
+[[nodiscard]] std::span<const DeviceKind> device_kinds() noexcept;
+
+[[nodiscard]] const DeviceKind* find_device_kind(std::span<const DeviceKind> kinds, std::string_view name) noexcept;
+
+// The kind named entry.type, validated and built; an unknown type names the known ones.
+[[nodiscard]] Result<std::unique_ptr<Device>> make_device(std::span<const DeviceKind> kinds,
+    const config::DeviceConfig& entry, DeviceResources& resources);
+[[nodiscard]] Result<std::unique_ptr<Device>> make_device(const config::DeviceConfig& entry,
+    DeviceResources& resources);
+
+// For config::validate()'s device hook: the type is known and its params pass its check.
+[[nodiscard]] Result<> validate_device(std::span<const DeviceKind> kinds, const config::DeviceConfig& entry);
+[[nodiscard]] Result<> validate_device(const config::DeviceConfig& entry);
+
+} // namespace vmm::virtio
