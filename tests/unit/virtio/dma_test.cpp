@@ -5,47 +5,12 @@
 
 #include <catch2/catch.hpp>
 
+#include "tests/support/remappable_dma.hpp"
 #include "tests/unit/virtio/queue_fixture.hpp"
 
 using namespace vmm;
 using namespace vmm::virtio;
 using namespace vmm::virtio::test;
-
-namespace {
-
-// An IOMMU stand-in: identity, except for ranges the test unmaps; every change starts a new
-// generation, as a real virtio-iommu does on UNMAP/DETACH.
-class RemappableDma final : public DmaSpace {
-public:
-    explicit RemappableDma(const DmaSpace& inner) : inner_(&inner) {}
-
-    [[nodiscard]] Result<SliceList> resolve(std::uint64_t addr, std::uint64_t len, Access access) const override
-    {
-        if (len != 0 && addr < hole_end_ && hole_start_ < addr + len) {
-            return fail(Errc::out_of_range, "unmapped");
-        }
-        return inner_->resolve(addr, len, access);
-    }
-    [[nodiscard]] std::uint64_t generation() const noexcept override { return generations_.current(); }
-    [[nodiscard]] DmaPin pin() const override { return generations_.pin(); }
-
-    void unmap(std::uint64_t start, std::uint64_t len, bool bump = true)
-    {
-        hole_start_ = start;
-        hole_end_ = start + len;
-        if (bump) {
-            generations_.advance();
-        }
-    }
-
-private:
-    const DmaSpace* inner_;
-    DmaGenerations generations_;
-    std::uint64_t hole_start_ = 0;
-    std::uint64_t hole_end_ = 0;
-};
-
-} // namespace
 
 TEST_CASE("DirectDma resolves a range inside one region to one slice at the right host address", "[virtio][dma]")
 {
