@@ -13,6 +13,7 @@ inline constexpr std::uint64_t IDT_START = 0x520;        // empty IDT for the 64
 inline constexpr std::uint64_t PVH_INFO_START = 0x6000;  // hvm_start_info (PVH boot)
 inline constexpr std::uint64_t PVH_MEMMAP_START = 0x6040; // hvm_memmap_table_entry[] after it
 inline constexpr std::uint64_t PVH_MEMMAP_MAX_ENTRIES = 128;
+inline constexpr std::uint64_t PVH_MODLIST_START = 0x6c40; // hvm_modlist_entry (the initrd) after it
 inline constexpr std::uint64_t ZERO_PAGE_START = 0x7000; // struct boot_params (4 KiB)
 inline constexpr std::uint64_t BOOT_STACK_POINTER = 0x8ff0;
 inline constexpr std::uint64_t PML4_START = 0x9000;      // identity page tables: PML4,
@@ -72,6 +73,8 @@ inline constexpr std::uint32_t IOAPIC_PINS = 24;
 
 // The map is ordered and its ranges do not overlap.
 static_assert(CMDLINE_START + CMDLINE_MAX_SIZE <= EBDA_START);
+static_assert(PVH_MEMMAP_START + PVH_MEMMAP_MAX_ENTRIES * 24 <= PVH_MODLIST_START); // 24: memmap entry
+static_assert(PVH_MODLIST_START + 32 <= ZERO_PAGE_START);                           // 32: modlist entry
 static_assert(PDE_START + PDE_COUNT * 0x1000 <= CMDLINE_START);
 static_assert(ACPI_START + ACPI_SIZE == HIGH_MEMORY_START);
 static_assert(PCI_MMIO32_START + PCI_MMIO32_SIZE <= VIRTIO_MMIO_START);
