@@ -1,14 +1,86 @@
 // SPDX-License-Identifier: Apache-2.0
-// vireo: the command-line entry point.
+// vireo: the command-line entry point. argv → Command → Vm → run → exit status.
 #include <cstdio>
-#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "vmm/base/log.hpp"
+#include "vmm/config/command_line.hpp"
+#include "vmm/config/config.hpp"
+#include "vmm/config/exit_status.hpp"
+#include "vmm/vm.hpp"
+
+namespace {
+
+// Log lines go to stderr so that a console on stdio stays the guest's alone.
+void init_logging(const std::string& level_name)
+{
+    auto logger = spdlog::stderr_color_mt("vireo");
+    logger->set_pattern("vireo: %^%l%$: %v");
+    spdlog::set_default_logger(logger);
+    spdlog::level::level_enum level = spdlog::level::info;
+    if (vmm::parse_log_level(level_name, &level)) {
+        spdlog::set_level(level);
+    }
+}
+
+int config_error(const vmm::Error& e)
+{
+    std::fprintf(stderr, "vireo: error: %s\n", e.describe().c_str());
+    return vmm::config::EXIT_CONFIG_ERROR;
+}
+
+} // namespace
 
 int main(int argc, char** argv)
 {
-    if (argc > 1 && std::strcmp(argv[1], "--version") == 0) {
-        std::puts("vireo 0.1.0");
-        return 0;
+    std::vector<std::string_view> args(argv + 1, argv + argc);
+    auto command = vmm::config::parse_command_line(args);
+    if (!command) {
+        std::fprintf(stderr, "vireo: error: %s\n(see vireo --help)\n", command.error().describe().c_str());
+        return vmm::config::EXIT_CONFIG_ERROR;
     }
-    std::fputs("usage: vireo run --config FILE | vireo run --kernel K ... (see vireo --help)\n", stderr);
-    return 2;
+    using Kind = vmm::config::Command::Kind;
+    switch (command->kind) {
+    case Kind::help:
+        std::fputs(vmm::config::usage().c_str(), stdout);
+        return 0;
+    case Kind::version:
+        std::puts("vireo " VIREO_VERSION);
+        return 0;
+    case Kind::validate:
+        if (auto ok = vmm::config::validate(command->config); !ok) {
+            return config_error(ok.error());
+        }
+        std::printf("%s: valid\n", command->config_file ? command->config_file->c_str() : "configuration");
+        return 0;
+    case Kind::run:
+        break;
+    }
+
+    const auto& cfg = command->config;
+    init_logging(cfg.log_level);
+    if (auto ok = vmm::config::validate(cfg); !ok) {
+        return config_error(ok.error());
+    }
+    for (;;) {
+        bool user_error = false;
+        auto vm = vmm::Vm::create(cfg, &user_error);
+        if (!vm) {
+            if (user_error) {
+                return config_error(vm.error());
+            }
+            spdlog::error("{}", vm.error().describe());
+            return vmm::config::EXIT_VMM_ERROR;
+        }
+        auto outcome = (*vm)->run();
+        if (!outcome.restart) {
+            return outcome.exit_status;
+        }
+        spdlog::info("guest rebooted: restarting the VM");
+    }
 }

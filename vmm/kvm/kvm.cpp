@@ -45,6 +45,19 @@ constexpr std::array<Capability, 9> REQUIRED_CAPS { {
     { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 } };
 
+// The ioctl numbers of the structs that end in a flexible array encode the struct's size,
+// which in C++ differs from the kernel's C view (see FlexArray). These use the C size: an
+// 8-byte header.
+struct AbiHeader {
+    std::uint32_t first;
+    std::uint32_t second;
+};
+static_assert(sizeof(AbiHeader) == 8);
+constexpr unsigned long IOCTL_GET_SUPPORTED_CPUID = _IOWR(KVMIO, 0x05, AbiHeader);
+constexpr unsigned long IOCTL_SET_CPUID2 = _IOW(KVMIO, 0x90, AbiHeader);
+constexpr unsigned long IOCTL_SET_MSRS = _IOW(KVMIO, 0x89, AbiHeader);
+constexpr unsigned long IOCTL_SET_GSI_ROUTING = _IOW(KVMIO, 0x6a, AbiHeader);
+
 } // namespace
 
 bool CpuidList::push(const kvm_cpuid_entry2& e) noexcept
@@ -116,7 +129,7 @@ Result<VmFd> Kvm::create_vm() const
 Result<CpuidList> Kvm::supported_cpuid() const
 {
     CpuidList list;
-    if (xioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, list.raw()) != 0) {
+    if (xioctl(fd_.get(), IOCTL_GET_SUPPORTED_CPUID, list.raw()) != 0) {
         return fail_errno(errno, "KVM_GET_SUPPORTED_CPUID failed");
     }
     return list;
@@ -194,7 +207,7 @@ Result<> VmFd::set_gsi_routing(std::span<const kvm_irq_routing_entry> entries) c
     auto table = std::make_unique<FlexArray<kvm_irq_routing, kvm_irq_routing_entry, MAX_ROUTES>>();
     table->header()->nr = static_cast<std::uint32_t>(entries.size());
     std::copy(entries.begin(), entries.end(), table->entries());
-    if (xioctl(fd_.get(), KVM_SET_GSI_ROUTING, table->header()) < 0) {
+    if (xioctl(fd_.get(), IOCTL_SET_GSI_ROUTING, table->header()) < 0) {
         return fail_errno(errno, "KVM_SET_GSI_ROUTING ({} entries)", entries.size());
     }
     return {};
@@ -290,7 +303,7 @@ Result<> VcpuFd::set_regs(const kvm_regs& r) const { VMM_KVM_SET(KVM_SET_REGS, &
 Result<kvm_sregs> VcpuFd::get_sregs() const { VMM_KVM_GET(kvm_sregs, KVM_GET_SREGS, "KVM_GET_SREGS"); }
 Result<> VcpuFd::set_sregs(const kvm_sregs& s) const { VMM_KVM_SET(KVM_SET_SREGS, &s, "KVM_SET_SREGS"); }
 Result<> VcpuFd::set_fpu(const kvm_fpu& f) const { VMM_KVM_SET(KVM_SET_FPU, &f, "KVM_SET_FPU"); }
-Result<> VcpuFd::set_cpuid(const CpuidList& c) const { VMM_KVM_SET(KVM_SET_CPUID2, c.raw(), "KVM_SET_CPUID2"); }
+Result<> VcpuFd::set_cpuid(const CpuidList& c) const { VMM_KVM_SET(IOCTL_SET_CPUID2, c.raw(), "KVM_SET_CPUID2"); }
 Result<kvm_lapic_state> VcpuFd::get_lapic() const
 {
     VMM_KVM_GET(kvm_lapic_state, KVM_GET_LAPIC, "KVM_GET_LAPIC");
@@ -313,7 +326,7 @@ Result<> VcpuFd::set_msrs(std::span<const kvm_msr_entry> entries) const
     FlexArray<kvm_msrs, kvm_msr_entry, MAX_MSRS> m;
     m.header()->nmsrs = static_cast<std::uint32_t>(entries.size());
     std::copy(entries.begin(), entries.end(), m.entries());
-    int r = xioctl(fd_.get(), KVM_SET_MSRS, m.header());
+    int r = xioctl(fd_.get(), IOCTL_SET_MSRS, m.header());
     if (r < 0) {
         return fail_errno(errno, "KVM_SET_MSRS");
     }

@@ -25,7 +25,10 @@ class VcpuFd;
 template <class Header, class Entry, std::size_t N>
 class FlexArray {
 public:
-    static constexpr std::size_t ENTRIES_OFFSET = offsetof(Header, entries);
+    // The kernel ABI puts the entries right after an 8-byte header (two u32s) in all three
+    // structs. offsetof(Header, entries) is not usable: in C++ the kernel's
+    // __DECLARE_FLEX_ARRAY adds an empty struct of size 1 before the array, moving it to 12.
+    static constexpr std::size_t ENTRIES_OFFSET = 8;
     static constexpr std::size_t CAPACITY = N;
 
     // Safety: the block is aligned for both types and large enough for the header and N entries.

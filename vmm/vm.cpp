@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: Apache-2.0
+// VM assembly: memory → platform devices → firmware tables → kernel → vCPUs; then the loop.
+#include "vmm/vm.hpp"
+
+#include <signal.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include "arch/x86_64/cpu/ram_layout.hpp"
+#include "arch/x86_64/cpu/vcpu_init.hpp"
+#include "arch/x86_64/layout.hpp"
+#include "firmware/acpi/tables.hpp"
+#include "firmware/loader/kernel.hpp"
+#include "vmm/api/api_server.hpp"
+#include "vmm/bus/bus.hpp"
+#include "vmm/config/exit_status.hpp"
+#include "vmm/console/console.hpp"
+#include "vmm/devices/acpi_pm.hpp"
+#include "vmm/devices/debug_ports.hpp"
+#include "vmm/devices/i8042.hpp"
+#include "vmm/devices/serial.hpp"
+#include "vmm/kvm/kvm.hpp"
+#include "vmm/loop/event_loop.hpp"
+#include "vmm/memory/guest_memory.hpp"
+#include "vmm/vcpu/vcpu.hpp"
+
+namespace vmm {
+
+using namespace vmm::x86;
+
+struct Vm::Impl {
+    config::VmConfig cfg;
+    EventLoop loop;
+    std::optional<kvm::Kvm> kvm_sys;
+    std::optional<kvm::VmFd> vm_fd;
+    std::optional<GuestMemory> memory;
+    Bus pio { "pio" };
+    Bus mmio { "mmio" };
+    std::unique_ptr<Console> console;
+    std::shared_ptr<Serial> serial;
+    std::shared_ptr<AcpiGed> ged;
+    std::vector<std::unique_ptr<Vcpu>> vcpus;
+    std::unique_ptr<ApiServer> api;
+    std::optional<boost::asio::signal_set> signals;
+    std::optional<StopEvent> stop_event; // loop thread only
+    bool paused = false;                 // loop thread only
+    std::chrono::steady_clock::time_point started;
+    BootInfo boot_info {};
+
+    Result<> build(bool* config_error);
+    Result<> setup_memory();
+    Result<> open_kvm(bool* config_error);
+    Result<> setup_devices();
+    Result<> load_firmware_and_kernel(bool* config_error);
+    Result<> setup_vcpus();
+    void request_stop(StopEvent e); // any thread
+    void on_stop(StopEvent e);      // loop thread
+    Result<nlohmann::json> on_api(const std::string& command);
+    nlohmann::json status() const;
+};
+
+namespace {
+
+ConsoleSpec console_spec(const config::ConsoleConfig& c)
+{
+    ConsoleSpec spec;
+    switch (c.mode) {
+    case config::ConsoleMode::stdio:
+        spec.mode = ConsoleSpec::Mode::stdio;
+        break;
+    case config::ConsoleMode::file:
+        spec.mode = ConsoleSpec::Mode::file;
+        break;
+    case config::ConsoleMode::socket:
+        spec.mode = ConsoleSpec::Mode::socket;
+        break;
+    case config::ConsoleMode::off:
+        spec.mode = ConsoleSpec::Mode::off;
+        break;
+    }
+    spec.path = c.path;
+    return spec;
+}
+
+const char* kvm_device_path()
+{
+    // Tests point this elsewhere to check the "no KVM" message on machines that have KVM.
+    const char* p = std::getenv("VIREO_KVM_DEVICE");
+    return p != nullptr && *p != '\0' ? p : "/dev/kvm";
+}
+
+} // namespace
+
+Result<> Vm::Impl::setup_memory()
+{
+    auto specs = ram_layout(cfg.memory);
+    memory.emplace(
+        VMM_TRY(GuestMemory::create(specs, MemoryOptions { .memfd = cfg.memfd, .hugepages = cfg.hugepages })));
+    return {};
+}
+
+Result<> Vm::Impl::open_kvm(bool* config_error)
+{
+    auto k = kvm::Kvm::open(kvm_device_path());
+    if (!k) {
+        *config_error = true; // no KVM is the user's set-up to fix; the message says how
+        return fail(std::move(k).error());
+    }
+    kvm_sys.emplace(std::move(k).value());
+    vm_fd.emplace(VMM_TRY(kvm_sys->create_vm()));
+    VMM_TRY(vm_fd->set_tss_addr(KVM_TSS_ADDR));
+    VMM_TRY(vm_fd->set_identity_map_addr(KVM_IDENTITY_MAP_ADDR));
+    VMM_TRY(vm_fd->create_irqchip());
+    VMM_TRY(vm_fd->create_pit2());
+    std::uint32_t slot = 0;
+    for (const auto& r : memory->regions()) {
+        VMM_TRY(vm_fd->set_user_memory_region(slot++, r.base().raw, r.size(), r.host()));
+    }
+    return {};
+}
+
+Result<> Vm::Impl::setup_devices()
+{
+    const kvm::VmFd* vmfd = &*vm_fd;
+    ConsoleCallbacks callbacks;
+    callbacks.on_input = [this](std::span<const std::byte> data) {
+        if (serial) {
+            serial->enqueue_input(data);
+        }
+    };
+    callbacks.on_quit = [this] { on_stop(StopEvent { StopReason::poweroff, 0, "quit from the console" }); };
+    console = VMM_TRY(open_console(loop.io(), console_spec(cfg.console), std::move(callbacks)));
+
+    serial = std::make_shared<Serial>(
+        [vmfd](bool level) { (void)vmfd->irq_line(IRQ_COM1, level); }, console->sink());
+    VMM_TRY(pio.insert(serial, PORT_COM1, Serial::SIZE));
+
+    auto i8042 = std::make_shared<I8042>([this] { request_stop({ StopReason::reset, 0, "i8042 reset" }); });
+    static_assert(PORT_I8042_DATA + I8042::COMMAND_OFFSET == PORT_I8042_COMMAND);
+    VMM_TRY(pio.insert(i8042, PORT_I8042_DATA, I8042::SIZE));
+
+    VMM_TRY(pio.insert(std::make_shared<TestExitPort>([this](std::uint8_t code) {
+        request_stop({ StopReason::test_exit, code, fmt::format("guest wrote exit code {}", code) });
+    }),
+        PORT_TEST_EXIT, PORT_TEST_EXIT_SIZE));
+    VMM_TRY(pio.insert(std::make_shared<PostPort>(), PORT_POST, 1));
+    VMM_TRY(pio.insert(std::make_shared<PvPanicPort>([this](std::uint8_t) {
+        request_stop({ StopReason::crash, config::EXIT_GUEST_CRASHED, "the guest kernel panicked (pvpanic)" });
+    }),
+        PORT_PVPANIC, 1));
+
+    VMM_TRY(pio.insert(std::make_shared<AcpiSleepDevice>(
+                           [this] { request_stop({ StopReason::poweroff, 0, "ACPI power off" }); },
+                           [this] { request_stop({ StopReason::reset, 0, "ACPI reset" }); }),
+        PORT_ACPI_SLEEP, AcpiSleepDevice::SIZE));
+    ged = std::make_shared<AcpiGed>([vmfd] {
+        // Edge-triggered in the DSDT: a pulse on the line.
+        (void)vmfd->irq_line(IRQ_ACPI_GED, true);
+        (void)vmfd->irq_line(IRQ_ACPI_GED, false);
+    });
+    VMM_TRY(pio.insert(ged, PORT_ACPI_GED, AcpiGed::SIZE));
+    return {};
+}
+
+Result<> Vm::Impl::load_firmware_and_kernel(bool* config_error)
+{
+    acpi::AcpiPlatform platform;
+    platform.cpus = cfg.cpus;
+    platform.com1 = true;
+    platform.pvpanic = true;
+    platform.i8042 = true;
+    auto blob = VMM_TRY(acpi::build_acpi(platform, ACPI_START, ACPI_SIZE));
+    VMM_TRY(memory->write(GuestAddress { ACPI_START }, blob.bytes));
+
+    BootRequest req;
+    req.kernel = cfg.kernel;
+    req.initrd = cfg.initrd;
+    req.cmdline = cfg.cmdline;
+    req.memory_map = build_e820(*memory);
+    req.rsdp_addr = blob.rsdp_addr;
+    auto info = load_kernel(*memory, req);
+    if (!info) {
+        *config_error = true; // the file given is not a kernel, or does not fit
+        return fail(std::move(info).error());
+    }
+    boot_info = *info;
+    return {};
+}
+
+Result<> Vm::Impl::setup_vcpus()
+{
+    const auto supported = VMM_TRY(kvm_sys->supported_cpuid());
+    const bool tsc_deadline = kvm_sys->check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+    VcpuContext ctx;
+    ctx.pio = &pio;
+    ctx.mmio = &mmio;
+    ctx.on_stop = [this](StopEvent e) { request_stop(std::move(e)); };
+    for (std::uint32_t i = 0; i < cfg.cpus; ++i) {
+        auto fd = VMM_TRY(vm_fd->create_vcpu(i));
+        VMM_TRY(init_vcpu(fd, supported, CpuidTopology { .cpu_index = i, .cpu_count = cfg.cpus, .tsc_deadline = tsc_deadline }));
+        if (i == 0) {
+            auto regs = VMM_TRY(fd.get_regs());
+            auto sregs = VMM_TRY(fd.get_sregs());
+            VMM_TRY(setup_boot_cpu(*memory, boot_info, &regs, &sregs));
+            VMM_TRY(fd.set_sregs(sregs));
+            VMM_TRY(fd.set_regs(regs));
+        }
+        vcpus.push_back(std::make_unique<Vcpu>(i, std::move(fd), ctx));
+    }
+    return {};
+}
+
+Result<> Vm::Impl::build(bool* config_error)
+{
+    // The user's files are checked first (loading the kernel needs only mapped memory), so a
+    // wrong kernel path or format is reported as such even on a host without KVM.
+    VMM_TRY(setup_memory());
+    VMM_TRY(load_firmware_and_kernel(config_error));
+    VMM_TRY(open_kvm(config_error));
+    VMM_TRY(setup_devices());
+    VMM_TRY(setup_vcpus());
+    if (cfg.api_socket) {
+        api = VMM_TRY(ApiServer::open(loop.io(), *cfg.api_socket,
+            [this](const std::string& command, const nlohmann::json&) { return on_api(command); }));
+    }
+    return {};
+}
+
+void Vm::Impl::request_stop(StopEvent e)
+{
+    loop.post([this, e = std::move(e)]() mutable { on_stop(std::move(e)); });
+}
+
+void Vm::Impl::on_stop(StopEvent e)
+{
+    if (stop_event) {
+        return; // the first reason wins
+    }
+    stop_event = std::move(e);
+    for (auto& v : vcpus) {
+        v->request_stop();
+    }
+    loop.stop();
+}
+
+nlohmann::json Vm::Impl::status() const
+{
+    nlohmann::json exits = nlohmann::json::array();
+    for (const auto& v : vcpus) {
+        exits.push_back(v->exit_count());
+    }
+    const auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return {
+        { "state", paused ? "paused" : "running" },
+        { "cpus", cfg.cpus },
+        { "memory", cfg.memory },
+        { "uptime_seconds", uptime },
+        { "vcpu_exits", exits },
+    };
+}
+
+Result<nlohmann::json> Vm::Impl::on_api(const std::string& command)
+{
+    if (command == "status") {
+        return status();
+    }
+    if (command == "pause") {
+        if (!paused) {
+            for (auto& v : vcpus) {
+                v->pause();
+            }
+            paused = true;
+        }
+        return status();
+    }
+    if (command == "resume") {
+        if (paused) {
+            for (auto& v : vcpus) {
+                v->resume();
+            }
+            paused = false;
+        }
+        return status();
+    }
+    if (command == "shutdown") {
+        // The guest sees the ACPI power button and shuts itself down.
+        ged->press_power_button();
+        return nlohmann::json::object();
+    }
+    if (command == "quit") {
+        on_stop({ StopReason::poweroff, 0, "quit requested through the API" });
+        return nlohmann::json::object();
+    }
+    return fail(Errc::not_found, "unknown command '{}' (known: status, pause, resume, shutdown, quit)", command);
+}
+
+Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { }
+
+Vm::~Vm()
+{
+    if (impl_) {
+        for (auto& v : impl_->vcpus) {
+            v->request_stop();
+        }
+        impl_->vcpus.clear(); // joins
+    }
+}
+
+Result<std::unique_ptr<Vm>> Vm::create(const config::VmConfig& cfg, bool* config_error)
+{
+    *config_error = false;
+    auto impl = std::make_unique<Impl>();
+    impl->cfg = cfg;
+    VMM_TRY(impl->build(config_error));
+    return std::unique_ptr<Vm>(new Vm(std::move(impl)));
+}
+
+RunOutcome Vm::run()
+{
+    auto& d = *impl_;
+    Vcpu::install_kick_signal();
+    d.signals.emplace(d.loop.io(), SIGINT, SIGTERM);
+    int signal_number = 0;
+    d.signals->async_wait([&d, &signal_number](const boost::system::error_code& ec, int sig) {
+        if (!ec) {
+            signal_number = sig;
+            d.on_stop({ StopReason::poweroff, 128 + sig, fmt::format("signal {}", sig) });
+        }
+    });
+    d.started = std::chrono::steady_clock::now();
+    for (auto& v : d.vcpus) {
+        v->start();
+    }
+    d.loop.run();
+    for (auto& v : d.vcpus) {
+        v->request_stop();
+    }
+    for (auto& v : d.vcpus) {
+        v->join();
+    }
+
+    RunOutcome out;
+    const StopEvent e = d.stop_event.value_or(StopEvent { StopReason::error, 1, "event loop ended unexpectedly" });
+    switch (e.reason) {
+    case StopReason::poweroff:
+        spdlog::info("{}", e.detail);
+        out.exit_status = e.code;
+        break;
+    case StopReason::reset:
+        spdlog::info("guest reboot ({})", e.detail);
+        out.restart = d.cfg.on_reboot == config::OnReboot::restart;
+        break;
+    case StopReason::test_exit:
+        spdlog::info("{}", e.detail);
+        out.exit_status = e.code;
+        break;
+    case StopReason::crash:
+        spdlog::error("guest crashed: {}", e.detail);
+        out.exit_status = config::EXIT_GUEST_CRASHED;
+        break;
+    case StopReason::error:
+        spdlog::error("{}", e.detail);
+        out.exit_status = config::EXIT_VMM_ERROR;
+        break;
+    }
+    (void)signal_number;
+    return out;
+}
+
+} // namespace vmm
