@@ -30,7 +30,10 @@ def root():
 
 @pytest.fixture(scope="session")
 def guest_kernel():
-    """The project's guest bzImage (built and cached by scripts/guest-kernel)."""
+    """The project's guest bzImage (built and cached by scripts/guest-kernel), or the kernel
+    named by VIREO_GUEST_KERNEL, to try the tests against another kernel."""
+    if os.environ.get("VIREO_GUEST_KERNEL"):
+        return pathlib.Path(os.environ["VIREO_GUEST_KERNEL"])
     return _script_output("guest-kernel", "--print", "bzimage")
 
 
@@ -41,6 +44,8 @@ def guest_vmlinux():
 
 @pytest.fixture(scope="session")
 def guest_initramfs():
+    if os.environ.get("VIREO_GUEST_INITRAMFS"):
+        return pathlib.Path(os.environ["VIREO_GUEST_INITRAMFS"])
     return _script_output("guest-initramfs")
 
 
