@@ -172,8 +172,8 @@ TEST_CASE("every table's checksum is zero and its length lies inside the blob", 
     const Blob b = build(platform(4));
     const auto r = b.at<Rsdp>(b.rsdp_addr);
     std::vector<std::uint64_t> tables = b.xsdt_entries();
-    tables.push_back(r.xsdt_address);
-    tables.push_back(b.at<Fadt>(*b.find("FACP")).x_dsdt);
+    tables.push_back(static_cast<std::uint64_t>(r.xsdt_address)); // a copy: the field is packed
+    tables.push_back(static_cast<std::uint64_t>(b.at<Fadt>(*b.find("FACP")).x_dsdt));
     REQUIRE(tables.size() == 4);
     for (const auto a : tables) {
         const auto t = b.table(a);
