@@ -2,10 +2,14 @@
 // Tests for StreamSink: direct writes, bounded queueing, backlog, failures and close.
 #include <sys/socket.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -100,6 +104,55 @@ TEST_CASE("queued output reaches a slow reader complete and in order once it rea
 
     CHECK(all);
     CHECK(received == sent);
+    CHECK(sink->dropped() == 0);
+    sink->close(0ms);
+}
+
+TEST_CASE("writes from several threads while the loop sends the queue arrive whole and in order", "[console]")
+{
+    boost::asio::io_context io;
+    Pipe pipe(4096);
+    auto sink
+        = StreamSink::create(io, StreamSink::Options { .limit = 1024 * 1024, .backlog = 0, .name = "test" });
+    sink->attach(std::move(pipe.write_end));
+    constexpr int WRITERS = 4;
+    constexpr int RECORDS = 2000;
+    constexpr std::size_t RECORD = 8; // "w" + writer + 5-digit sequence + "\n"
+    std::atomic<int> running { WRITERS };
+    std::vector<std::thread> writers;
+    for (int w = 0; w < WRITERS; ++w) {
+        writers.emplace_back([&sink, &running, w] {
+            for (int i = 0; i < RECORDS; ++i) {
+                std::array<char, RECORD + 1> rec {};
+                std::snprintf(rec.data(), rec.size(), "w%d%05d\n", w, i);
+                sink->write(bytes(std::string_view(rec.data(), RECORD)));
+            }
+            --running;
+        });
+    }
+    std::string received;
+    const bool all = run_until(io, [&] {
+        received += read_available(pipe.read_end.get());
+        return running == 0 && received.size() >= WRITERS * RECORDS * RECORD;
+    });
+    for (auto& t : writers) {
+        t.join();
+    }
+
+    CHECK(all);
+    REQUIRE(received.size() == WRITERS * RECORDS * RECORD);
+    std::array<int, WRITERS> next {};
+    bool in_order = true;
+    for (std::size_t off = 0; off < received.size(); off += RECORD) {
+        const int w = received[off + 1] - '0';
+        const int seq = std::stoi(received.substr(off + 2, 5));
+        if (w < 0 || w >= WRITERS || seq != next[static_cast<std::size_t>(w)]) {
+            in_order = false;
+            break;
+        }
+        ++next[static_cast<std::size_t>(w)];
+    }
+    CHECK(in_order);
     CHECK(sink->dropped() == 0);
     sink->close(0ms);
 }
