@@ -48,8 +48,8 @@ Result<> validate_device(std::span<const DeviceKind> kinds, const config::Device
 {
     const DeviceKind* kind = find_device_kind(kinds, entry.type);
     if (kind == nullptr) {
-        return fail(Errc::not_found, "{}: unknown device type \"{}\" (known: {})", entry.origin, entry.type,
-            known_names(kinds));
+        // No origin or type prefix: config::validate() adds both to messages from this hook.
+        return fail(Errc::not_found, "unknown device type (known: {})", known_names(kinds));
     }
     if (kind->validate != nullptr) {
         return kind->validate(entry);
@@ -65,7 +65,10 @@ Result<> validate_device(const config::DeviceConfig& entry)
 Result<std::unique_ptr<Device>> make_device(std::span<const DeviceKind> kinds, const config::DeviceConfig& entry,
     DeviceResources& resources)
 {
-    VMM_TRY(validate_device(kinds, entry));
+    if (auto checked = validate_device(kinds, entry); !checked) {
+        return fail(Error { checked.error().code,
+            fmt::format("{} (type \"{}\"): {}", entry.origin, entry.type, checked.error().describe()) });
+    }
     // Invariant: validate_device() found the kind.
     return find_device_kind(kinds, entry.type)->make(entry, resources);
 }

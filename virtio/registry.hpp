@@ -22,12 +22,12 @@ struct DeviceResources {
 using DeviceFactory = Result<std::unique_ptr<Device>> (*)(const config::DeviceConfig& entry,
     DeviceResources& resources);
 // Checks entry.params without opening anything; null when there is nothing to check.
-using DeviceValidator = Result<> (*)(const config::DeviceConfig& entry);
+using DeviceParamsValidator = Result<> (*)(const config::DeviceConfig& entry);
 
 struct DeviceKind {
     std::string_view name; // the config "type"
     DeviceFactory make;
-    DeviceValidator validate = nullptr;
+    DeviceParamsValidator validate = nullptr;
 };
 
 // Every device kind this build knows, in registry.cpp: no static-initialisation registration.
@@ -35,13 +35,15 @@ struct DeviceKind {
 
 [[nodiscard]] const DeviceKind* find_device_kind(std::span<const DeviceKind> kinds, std::string_view name) noexcept;
 
-// The kind named entry.type, validated and built; an unknown type names the known ones.
+// The kind named entry.type, validated and built; an unknown type's message lists the known
+// ones.
 [[nodiscard]] Result<std::unique_ptr<Device>> make_device(std::span<const DeviceKind> kinds,
     const config::DeviceConfig& entry, DeviceResources& resources);
 [[nodiscard]] Result<std::unique_ptr<Device>> make_device(const config::DeviceConfig& entry,
     DeviceResources& resources);
 
-// For config::validate()'s device hook: the type is known and its params pass its check.
+// For config::validate()'s device hook (which prefixes origin and type to the message): the
+// type is known and its params pass the kind's check.
 [[nodiscard]] Result<> validate_device(std::span<const DeviceKind> kinds, const config::DeviceConfig& entry);
 [[nodiscard]] Result<> validate_device(const config::DeviceConfig& entry);
 

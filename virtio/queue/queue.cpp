@@ -211,6 +211,9 @@ bool Queue::enable_notification()
 
 bool Queue::needs_notification()
 {
+    // Staged entries count as used below, so they must be visible before the driver is told:
+    // a notification for entries it cannot see yet would be the last one it gets for them.
+    publish_used();
     if (fault_ || !refresh_rings()) {
         return false;
     }

@@ -70,7 +70,8 @@ public:
     // Re-enables notifications; true when buffers arrived meanwhile (pop again).
     [[nodiscard]] bool enable_notification();
     // Whether the driver wants a used-buffer notification for what was used since the last
-    // call (EVENT_IDX / NO_INTERRUPT / packed event suppression aware).
+    // call (EVENT_IDX / NO_INTERRUPT / packed event suppression aware). Publishes staged
+    // entries first.
     [[nodiscard]] bool needs_notification();
     // needs_notification() and, if so, Interrupt::trigger_queue(index()).
     void notify_if_needed();

@@ -11,9 +11,11 @@
 
 namespace vmm::virtio {
 
-// Owned by the transport and accessed on vCPU threads under the transport lock. Holds values
-// only; nothing is checked against guest memory until activate(), which snapshots the
-// registers into a Queue (later register writes do not reach a running queue).
+// Owned by the transport; the setters run on vCPU threads under the transport lock. Holds
+// values only; nothing is checked against guest memory until activate(), which snapshots the
+// registers into a Queue (later register writes do not reach a running queue). activate()
+// resolves the rings through the DMA space, whose mappings the event-loop thread owns, so the
+// transport runs it there (EventLoop::call from the vCPU, as for DRIVER_OK).
 class QueueConfig {
 public:
     explicit QueueConfig(std::uint16_t max_size) noexcept;

@@ -259,7 +259,8 @@ TEST_CASE("the registry refuses an unknown type and names the known ones", "[vir
     auto dev = make_device(TEST_KINDS, entry_of("blok"), res);
 
     REQUIRE_FALSE(dev);
-    CHECK_THAT(dev.error().describe(), Catch::Contains("blok") && Catch::Contains("echo"));
+    CHECK_THAT(dev.error().describe(),
+        Catch::Contains("devices[0]") && Catch::Contains("blok") && Catch::Contains("known: echo"));
 }
 
 TEST_CASE("the registry runs the kind's validator before building", "[virtio][registry]")

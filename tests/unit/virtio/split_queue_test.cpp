@@ -365,3 +365,17 @@ TEST_CASE("a chain completed on a queue it was not popped from is ignored", "[vi
     CHECK(f.driver.used_idx() == 0);
     CHECK(other.driver.used_idx() == 0);
 }
+
+TEST_CASE("asking whether to notify publishes staged entries first", "[virtio][queue]")
+{
+    SplitFixture f(8, 0);
+    const auto b = f.buffer(8);
+    f.activate();
+    f.driver.add({ writable(b, 4) });
+    f.queue->stage_used(f.pop(), 4);
+
+    const bool notify = f.queue->needs_notification();
+
+    CHECK(notify);
+    CHECK(f.driver.used_idx() == 1);
+}
