@@ -26,3 +26,12 @@ need_cmd() {
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
+
+# kvm_usable : whether this machine's /dev/kvm can run a Linux guest. Opening it is not
+# enough: some virtual machines offer a /dev/kvm without hardware virtualisation (no vmx or
+# svm among the CPU flags), on which a tiny guest runs but a Linux guest crawls and then dies
+# with a KVM emulation error. A real KVM host always shows one of the two flags.
+kvm_usable() {
+    [ -c /dev/kvm ] && { : <> /dev/kvm; } 2>/dev/null &&
+        grep -qwE 'vmx|svm' /proc/cpuinfo 2>/dev/null
+}
