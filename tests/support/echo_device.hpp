@@ -45,6 +45,8 @@ public:
     [[nodiscard]] Queue* queue(std::uint16_t index) noexcept;
     [[nodiscard]] bool active() const noexcept { return active_; }
     [[nodiscard]] std::uint64_t negotiated() const noexcept { return acked_features(); }
+    // A configuration change made by the device (virtio 1.2 §2.5): new magic.
+    void change_magic(std::uint32_t magic) noexcept { update_config_obj(0, le32(magic)); }
 
 private:
     void on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
