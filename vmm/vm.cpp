@@ -16,6 +16,7 @@
 #include "firmware/acpi/tables.hpp"
 #include "firmware/loader/kernel.hpp"
 #include "vmm/api/api_server.hpp"
+#include "vmm/base/log.hpp"
 #include "vmm/bus/bus.hpp"
 #include "vmm/config/exit_status.hpp"
 #include "vmm/console/console.hpp"
@@ -27,6 +28,7 @@
 #include "vmm/loop/event_loop.hpp"
 #include "vmm/memory/guest_memory.hpp"
 #include "vmm/vcpu/vcpu.hpp"
+#include "vmm/virtio/virtio_devices.hpp"
 
 namespace vmm {
 
@@ -43,6 +45,8 @@ struct Vm::Impl {
     std::unique_ptr<Console> console;
     std::shared_ptr<Serial> serial;
     std::shared_ptr<AcpiGed> ged;
+    VirtioPlan virtio_plan;
+    std::unique_ptr<VirtioDevices> virtio;
     std::vector<std::unique_ptr<Vcpu>> vcpus;
     std::unique_ptr<ApiServer> api;
     std::optional<boost::asio::signal_set> signals;
@@ -55,7 +59,9 @@ struct Vm::Impl {
     Result<> setup_memory();
     Result<> open_kvm(bool* config_error);
     Result<> setup_devices();
-    Result<> load_firmware_and_kernel(bool* config_error);
+    Result<> setup_virtio(bool* config_error);
+    Result<> load_kernel(bool* config_error);
+    Result<> write_acpi();
     Result<> setup_vcpus();
     void request_stop(StopEvent e); // any thread
     void on_stop(StopEvent e);      // loop thread
@@ -166,28 +172,46 @@ Result<> Vm::Impl::setup_devices()
     return {};
 }
 
-Result<> Vm::Impl::load_firmware_and_kernel(bool* config_error)
+Result<> Vm::Impl::setup_virtio(bool* config_error)
+{
+    VirtioDevices::Context ctx;
+    ctx.loop = &loop;
+    ctx.vm = &*vm_fd;
+    ctx.memory = &*memory;
+    ctx.mmio_bus = &mmio;
+    virtio = VMM_TRY(VirtioDevices::create(virtio_plan, ctx, config_error));
+    return {};
+}
+
+Result<> Vm::Impl::load_kernel(bool* config_error)
+{
+    BootRequest req;
+    req.kernel = cfg.kernel;
+    req.initrd = cfg.initrd;
+    req.cmdline = cfg.cmdline + virtio_plan.cmdline_extra;
+    req.memory_map = build_e820(*memory);
+    // build_acpi() puts the RSDP first in its blob, which write_acpi() copies to ACPI_START.
+    req.rsdp_addr = ACPI_START;
+    auto info = x86::load_kernel(*memory, req);
+    if (!info) {
+        *config_error = true; // the file given is not a kernel, or does not fit
+        return fail(std::move(info).error());
+    }
+    boot_info = *info;
+    return {};
+}
+
+Result<> Vm::Impl::write_acpi()
 {
     acpi::AcpiPlatform platform;
     platform.cpus = cfg.cpus;
     platform.com1 = true;
     platform.pvpanic = true;
     platform.i8042 = true;
+    platform.mmio_slots = virtio_plan.mmio_slots;
     auto blob = VMM_TRY(acpi::build_acpi(platform, ACPI_START, ACPI_SIZE));
+    VMM_ASSERT(blob.rsdp_addr == ACPI_START);
     VMM_TRY(memory->write(GuestAddress { ACPI_START }, blob.bytes));
-
-    BootRequest req;
-    req.kernel = cfg.kernel;
-    req.initrd = cfg.initrd;
-    req.cmdline = cfg.cmdline;
-    req.memory_map = build_e820(*memory);
-    req.rsdp_addr = blob.rsdp_addr;
-    auto info = load_kernel(*memory, req);
-    if (!info) {
-        *config_error = true; // the file given is not a kernel, or does not fit
-        return fail(std::move(info).error());
-    }
-    boot_info = *info;
     return {};
 }
 
@@ -219,9 +243,17 @@ Result<> Vm::Impl::build(bool* config_error)
     // The user's files are checked first (loading the kernel needs only mapped memory), so a
     // wrong kernel path or format is reported as such even on a host without KVM.
     VMM_TRY(setup_memory());
-    VMM_TRY(load_firmware_and_kernel(config_error));
+    if (auto plan = plan_virtio(cfg); plan) {
+        virtio_plan = std::move(plan).value();
+    } else {
+        *config_error = true;
+        return fail(std::move(plan).error());
+    }
+    VMM_TRY(load_kernel(config_error));
     VMM_TRY(open_kvm(config_error));
     VMM_TRY(setup_devices());
+    VMM_TRY(setup_virtio(config_error));
+    VMM_TRY(write_acpi());
     VMM_TRY(setup_vcpus());
     if (cfg.api_socket) {
         api = VMM_TRY(ApiServer::open(loop.io(), *cfg.api_socket,
@@ -260,6 +292,7 @@ nlohmann::json Vm::Impl::status() const
         { "memory", cfg.memory },
         { "uptime_seconds", uptime },
         { "vcpu_exits", exits },
+        { "devices", virtio ? virtio->status() : nlohmann::json::array() },
     };
 }
 
@@ -332,15 +365,23 @@ RunOutcome Vm::run()
         }
     });
     d.started = std::chrono::steady_clock::now();
-    for (auto& v : d.vcpus) {
-        v->start();
-    }
+    // The vCPUs start from inside the loop: whatever they ask of it (device activation) finds
+    // it running.
+    d.loop.post([&d] {
+        for (auto& v : d.vcpus) {
+            v->start();
+        }
+    });
     d.loop.run();
     for (auto& v : d.vcpus) {
         v->request_stop();
     }
     for (auto& v : d.vcpus) {
         v->join();
+    }
+    // No vCPU runs now; stop every device from touching guest memory before it goes away.
+    if (d.virtio) {
+        d.virtio->reset_all();
     }
 
     RunOutcome out;

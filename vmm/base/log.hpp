@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <string_view>
 
 #include <spdlog/spdlog.h>
@@ -44,5 +45,15 @@ bool parse_log_level(std::string_view name, spdlog::level::level_enum* out) noex
                 spdlog::log(level, "({} similar messages suppressed)", vmm_log_dropped_);                   \
             }                                                                                               \
             spdlog::log(level, __VA_ARGS__);                                                                \
+        }                                                                                                   \
+    } while (false)
+
+// VMM_ASSERT(cond): a broken invariant of the VMM itself (never something a guest can cause):
+// log and abort rather than go on with corrupt state.
+#define VMM_ASSERT(cond)                                                                                    \
+    do {                                                                                                    \
+        if (!(cond)) {                                                                                      \
+            spdlog::critical("assertion failed: {} ({}:{})", #cond, __FILE__, __LINE__);                    \
+            std::abort();                                                                                   \
         }                                                                                                   \
     } while (false)

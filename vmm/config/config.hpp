@@ -60,11 +60,16 @@ struct DeviceConfig {
 
 enum class OnReboot { exit, restart };
 
+// How the guest finds virtio-mmio devices: ACPI DSDT entries (LNRO0005), or
+// virtio_mmio.device= options the VMM appends to the kernel command line.
+enum class MmioDiscovery { acpi, cmdline };
+
 struct VmConfig {
     std::uint32_t cpus = 1;
     std::uint64_t memory = 512 * MiB;
     bool hugepages = false;
     bool memfd = false;
+    MmioDiscovery mmio_discovery = MmioDiscovery::acpi;
     std::filesystem::path kernel;
     std::optional<std::filesystem::path> initrd;
     std::string cmdline;
@@ -95,5 +100,6 @@ using DeviceValidator = std::function<Result<>(const DeviceConfig&)>;
 [[nodiscard]] std::string_view to_string(ConsoleMode mode) noexcept;
 [[nodiscard]] std::string_view to_string(Transport transport) noexcept;
 [[nodiscard]] std::string_view to_string(OnReboot on_reboot) noexcept;
+[[nodiscard]] std::string_view to_string(MmioDiscovery discovery) noexcept;
 
 } // namespace vmm::config

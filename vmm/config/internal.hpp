@@ -21,6 +21,7 @@ namespace vmm::config::detail {
 inline constexpr std::array<std::string_view, 4> CONSOLE_MODE_NAMES { "stdio", "file", "socket", "off" };
 inline constexpr std::array<std::string_view, 2> TRANSPORT_NAMES { "mmio", "pci" };
 inline constexpr std::array<std::string_view, 2> ON_REBOOT_NAMES { "exit", "restart" };
+inline constexpr std::array<std::string_view, 2> MMIO_DISCOVERY_NAMES { "acpi", "cmdline" };
 // The names vmm::parse_log_level accepts.
 inline constexpr std::array<std::string_view, 7> LOG_LEVEL_NAMES { "trace", "debug", "info", "warn", "error",
     "critical", "off" };

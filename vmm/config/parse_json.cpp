@@ -72,7 +72,7 @@ using detail::type_name;
 
 constexpr std::array<std::string_view, 7> TOP_KEYS { "vm", "boot", "console", "devices", "api_socket",
     "on_reboot", "log_level" };
-constexpr std::array<std::string_view, 4> VM_KEYS { "cpus", "memory", "hugepages", "memfd" };
+constexpr std::array<std::string_view, 5> VM_KEYS { "cpus", "memory", "hugepages", "memfd", "mmio_discovery" };
 constexpr std::array<std::string_view, 3> BOOT_KEYS { "kernel", "initrd", "cmdline" };
 constexpr std::array<std::string_view, 2> CONSOLE_KEYS { "mode", "path" };
 
@@ -222,6 +222,9 @@ Result<> read_vm(const json& doc, VmConfig& cfg)
     if (const json* v = find(vm, "memfd")) {
         cfg.memfd = VMM_TRY(as_bool(*v, "vm.memfd"));
     }
+    if (const json* v = find(vm, "mmio_discovery")) {
+        cfg.mmio_discovery = VMM_TRY(as_enum<MmioDiscovery>(*v, "vm.mmio_discovery", detail::MMIO_DISCOVERY_NAMES));
+    }
     return {};
 }
 
@@ -349,6 +352,11 @@ std::string_view to_string(Transport transport) noexcept
 std::string_view to_string(OnReboot on_reboot) noexcept
 {
     return detail::ON_REBOOT_NAMES[static_cast<std::size_t>(on_reboot)];
+}
+
+std::string_view to_string(MmioDiscovery discovery) noexcept
+{
+    return detail::MMIO_DISCOVERY_NAMES[static_cast<std::size_t>(discovery)];
 }
 
 } // namespace vmm::config

@@ -26,6 +26,7 @@ TEST_CASE("an empty document gives the documented defaults", "[config]")
     CHECK(cfg->memory == 512 * MiB);
     CHECK_FALSE(cfg->hugepages);
     CHECK_FALSE(cfg->memfd);
+    CHECK(cfg->mmio_discovery == MmioDiscovery::acpi);
     CHECK(cfg->kernel.empty());
     CHECK_FALSE(cfg->initrd);
     CHECK(cfg->console.mode == ConsoleMode::stdio);
@@ -38,7 +39,7 @@ TEST_CASE("an empty document gives the documented defaults", "[config]")
 TEST_CASE("a full document sets every field", "[config]")
 {
     const json doc = json::parse(R"({
-        "vm": {"cpus": 4, "memory": "2G", "hugepages": true, "memfd": true},
+        "vm": {"cpus": 4, "memory": "2G", "hugepages": true, "memfd": true, "mmio_discovery": "cmdline"},
         "boot": {"kernel": "/k/bzImage", "initrd": "initrd.img", "cmdline": "console=ttyS0"},
         "console": {"mode": "socket", "path": "console.sock"},
         "devices": [{"type": "rng", "transport": "mmio"}],
@@ -54,6 +55,7 @@ TEST_CASE("a full document sets every field", "[config]")
     CHECK(cfg->memory == 2 * GiB);
     CHECK(cfg->hugepages);
     CHECK(cfg->memfd);
+    CHECK(cfg->mmio_discovery == MmioDiscovery::cmdline);
     CHECK(cfg->kernel == "/k/bzImage");
     CHECK(cfg->initrd == BASE / "initrd.img");
     CHECK(cfg->cmdline == "console=ttyS0");
@@ -244,4 +246,12 @@ TEST_CASE("the enum names round-trip through to_string", "[config]")
     CHECK(to_string(ConsoleMode::socket) == "socket");
     CHECK(to_string(Transport::mmio) == "mmio");
     CHECK(to_string(OnReboot::restart) == "restart");
+}
+
+TEST_CASE("an unknown vm.mmio_discovery names the valid values", "[config]")
+{
+    const auto cfg = parse_json(json::parse(R"({"vm": {"mmio_discovery": "dt"}})"), BASE);
+
+    REQUIRE_FALSE(cfg);
+    CHECK_THAT(error_text(cfg), Contains("vm.mmio_discovery") && Contains("acpi") && Contains("cmdline"));
 }

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Run the guest-boot (pytest -m kvm) tests, each in its own scripts/sandbox, and leave one JUnit
+file per test in OUTDIR.
+
+usage: kvm-tests.py OUTDIR [PYTEST_ARGS...]
+
+Each test gets a fresh sandbox, so a test that wedges the nested VM (which the emulated one
+occasionally does, independent of the test) takes only itself down. When the sandbox itself
+fails (status 124: timed out, 125: the VM died) the test is run once more in a new sandbox, and
+said so; a second sandbox failure is reported as the test's failure. A failure of the test
+itself is never retried.
+"""
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import xml.sax.saxutils as sax
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SANDBOX = ROOT / "scripts" / "sandbox"
+PYTHON = "/usr/bin/python3"
+# Room for the longest test (its own waits are at most 300 s) plus the VM's start.
+TIMEOUT = 420
+# A 4 GiB guest beside its VMM.
+MEMORY = "6G"
+SANDBOX_FAILURES = (124, 125)
+
+
+def collect(pytest_args):
+    out = subprocess.run([PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only", "-m", "kvm",
+                          *pytest_args, "tests/system"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    ids = [line.strip() for line in out.stdout.splitlines() if "::" in line and not line.startswith(" ")]
+    if out.returncode not in (0, 5) or (out.returncode == 0 and not ids):
+        sys.stderr.write(out.stdout)
+        raise SystemExit(f"kvm-tests: collecting the tests failed (pytest status {out.returncode})")
+    return ids
+
+
+def run_one(node, junit):
+    # pytest's output capture needs a file system that keeps unlinked open files: the
+    # sandbox's tmpfs, not its shared /tmp.
+    cmd = [str(SANDBOX), "--timeout", str(TIMEOUT), "--memory", MEMORY, "--", "sh", "-c",
+           'export TMPDIR=$VIREO_SANDBOX_TMPFS; exec "$@"', "sh",
+           PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", node]
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+def write_failure(junit, node, message):
+    classname, _, name = node.rpartition("::")
+    junit.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name="kvm" tests="1" failures="1">'
+        f'<testcase classname={sax.quoteattr(classname)} name={sax.quoteattr(name)}>'
+        f'<failure message={sax.quoteattr(message)}/></testcase></testsuite></testsuites>\n')
+
+
+def main(argv):
+    if not argv:
+        raise SystemExit(__doc__)
+    outdir = pathlib.Path(argv[0]).resolve()
+    outdir.mkdir(parents=True, exist_ok=True)
+    nodes = collect(argv[1:])
+    print(f"kvm-tests: {len(nodes)} tests, one sandbox each", file=sys.stderr)
+    started = time.monotonic()
+    for i, node in enumerate(nodes):
+        junit = outdir / f"{i:03d}.xml"
+        t0 = time.monotonic()
+        rc = run_one(node, junit)
+        if rc in SANDBOX_FAILURES or not junit.exists():
+            print(f"kvm-tests: the sandbox failed (status {rc}) under {node}; running it again in a new one",
+                  file=sys.stderr)
+            junit.unlink(missing_ok=True)
+            rc = run_one(node, junit)
+            if rc in SANDBOX_FAILURES or not junit.exists():
+                write_failure(junit, node, f"the sandbox failed twice (status {rc})")
+        print(f"kvm-tests: [{i + 1}/{len(nodes)}] {node}: {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    print(f"kvm-tests: all done in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// plan_virtio: virtio-mmio slots, interrupt pins, and the command-line form.
+#include <catch2/catch.hpp>
+
+#include "arch/x86_64/layout.hpp"
+#include "vmm/virtio/virtio_devices.hpp"
+
+using Catch::Matchers::Contains;
+using namespace vmm;
+
+namespace {
+
+config::VmConfig with_devices(std::size_t mmio, std::size_t pci)
+{
+    config::VmConfig cfg;
+    for (std::size_t i = 0; i < mmio + pci; ++i) {
+        config::DeviceConfig d;
+        d.type = "rng";
+        d.transport = i < mmio ? config::Transport::mmio : config::Transport::pci;
+        d.origin = fmt::format("devices[{}]", i);
+        cfg.devices.push_back(d);
+    }
+    return cfg;
+}
+
+} // namespace
+
+TEST_CASE("virtio-mmio devices get consecutive windows and distinct pins, in config order", "[vmm][virtio]")
+{
+    const auto plan = plan_virtio(with_devices(3, 1));
+
+    REQUIRE(plan);
+    REQUIRE(plan->mmio_slots.size() == 3);
+    CHECK(plan->mmio_slots[0].base == x86::VIRTIO_MMIO_START);
+    CHECK(plan->mmio_slots[1].base == x86::VIRTIO_MMIO_START + x86::VIRTIO_MMIO_SLOT_SIZE);
+    CHECK(plan->mmio_slots[2].irq == x86::VIRTIO_MMIO_IRQS[2]);
+    CHECK(plan->entries.size() == 4);
+    CHECK(plan->cmdline_extra.empty());
+}
+
+TEST_CASE("with mmio_discovery cmdline the slots go on the kernel command line, not in the DSDT", "[vmm][virtio]")
+{
+    auto cfg = with_devices(2, 0);
+    cfg.mmio_discovery = config::MmioDiscovery::cmdline;
+
+    const auto plan = plan_virtio(cfg);
+
+    REQUIRE(plan);
+    CHECK(plan->mmio_slots.empty());
+    CHECK(plan->cmdline_extra == " virtio_mmio.device=4K@0xd0000000:16 virtio_mmio.device=4K@0xd0001000:17");
+}
+
+TEST_CASE("more virtio-mmio devices than interrupt pins is refused, naming the entry", "[vmm][virtio]")
+{
+    const auto plan = plan_virtio(with_devices(std::size(x86::VIRTIO_MMIO_IRQS) + 1, 0));
+
+    REQUIRE_FALSE(plan);
+    CHECK_THAT(plan.error().describe(), Contains("devices[17]") && Contains("pci"));
+}
+
+TEST_CASE("the virtio-mmio pins avoid the platform devices' pins", "[vmm][virtio]")
+{
+    for (std::uint32_t irq : x86::VIRTIO_MMIO_IRQS) {
+        CHECK(irq < x86::IOAPIC_PINS);
+        CHECK(irq != x86::IRQ_COM1);
+        CHECK(irq != x86::IRQ_ACPI_GED);
+        CHECK(irq > 4);
+        CHECK(irq != 8);
+    }
+}
