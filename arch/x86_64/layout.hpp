@@ -70,10 +70,12 @@ inline constexpr std::uint32_t IRQ_COM1 = 4;
 inline constexpr std::uint32_t IRQ_ACPI_GED = 9;
 inline constexpr std::uint32_t IRQ_VIRTIO_MMIO_FIRST = 16; // one pin per virtio-mmio slot
 inline constexpr std::uint32_t IOAPIC_PINS = 24;
-// The pins virtio-mmio slots take, in order: the PCI-style pins 16..23 first, then the ISA ones
-// no platform device of this machine uses (0 timer, 1 keyboard, 2 cascade, 3 COM2, 4 COM1,
-// 8 RTC and 9 the GED stay out).
-inline constexpr std::uint32_t VIRTIO_MMIO_IRQS[] = { 16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 10, 11, 12, 13, 14, 15 };
+// PCI INTx (INTA..INTD after the slot swizzle, ACPI _PRT): the last four pins.
+inline constexpr std::uint32_t PCI_INTX_IRQS[] = { 20, 21, 22, 23 };
+// The pins virtio-mmio slots take, in order: 16..19 first, then the ISA ones no platform device
+// of this machine uses (0 timer, 1 keyboard, 2 cascade, 3 COM2, 4 COM1, 8 RTC and 9 the GED
+// stay out).
+inline constexpr std::uint32_t VIRTIO_MMIO_IRQS[] = { 16, 17, 18, 19, 5, 6, 7, 10, 11, 12, 13, 14, 15 };
 
 // The map is ordered and its ranges do not overlap.
 static_assert(CMDLINE_START + CMDLINE_MAX_SIZE <= EBDA_START);
