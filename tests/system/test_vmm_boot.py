@@ -22,7 +22,7 @@ def boot(vireo, kernel, initramfs, tests, cpus=1, memory="256M", extra=(), cmdli
 def test_guest_sees_its_cpus_and_memory_and_powers_off(vireo, kvm, guest_kernel, guest_initramfs, cpus, memory,
                                                         mib):
     g = boot(vireo, guest_kernel, guest_initramfs, "smoke", cpus=cpus, memory=memory)
-    rc = g.wait(timeout=300)
+    rc = g.wait(timeout=240)
     report = agent.parse(g.output)
     assert rc == 0, g.output[-3000:]
     assert report.tests.get("smoke", (None,))[0] == "pass", g.output[-3000:]
@@ -34,31 +34,31 @@ def test_guest_sees_its_cpus_and_memory_and_powers_off(vireo, kvm, guest_kernel,
 
 def test_a_failing_guest_test_is_reported(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "fail-on-purpose")
-    assert g.wait(timeout=300) == 0
+    assert g.wait(timeout=240) == 0
     assert agent.parse(g.output).tests["fail-on-purpose"][0] == "fail"
 
 
 def test_test_exit_port_code_becomes_the_exit_status(vireo, kvm, guest_kernel, guest_initramfs):
     # The guest test writes 42 to the test-exit port.
     g = boot(vireo, guest_kernel, guest_initramfs, "exit-42")
-    assert g.wait(timeout=300) == 42, g.output[-3000:]
+    assert g.wait(timeout=240) == 42, g.output[-3000:]
 
 
 def test_agent_reports_its_failure_count_through_the_exit_port(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "smoke,fail-on-purpose,fail-on-purpose",
              cmdline_extra="vireo.exit=port")
-    assert g.wait(timeout=300) == 2, g.output[-3000:]
+    assert g.wait(timeout=240) == 2, g.output[-3000:]
 
 
 def test_guest_panic_ends_the_vmm_with_the_crash_status(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "panic")
-    assert g.wait(timeout=300) == 3, g.output[-3000:]
+    assert g.wait(timeout=240) == 3, g.output[-3000:]
     assert "panic" in g.output.lower()
 
 
 def test_sigterm_shuts_down_cleanly(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "idle")
-    assert g.wait_for("VIREO-AGENT: begin idle", timeout=300), g.output[-3000:]
+    assert g.wait_for("VIREO-AGENT: begin idle", timeout=240), g.output[-3000:]
     g.proc.send_signal(signal.SIGTERM)
     assert g.wait(timeout=60) == 128 + signal.SIGTERM
 
@@ -66,7 +66,7 @@ def test_sigterm_shuts_down_cleanly(vireo, kvm, guest_kernel, guest_initramfs):
 def test_api_shutdown_powers_the_guest_off(vireo, kvm, guest_kernel, guest_initramfs):
     sock = os.path.join(temp_dir(), "api.sock")
     g = boot(vireo, guest_kernel, guest_initramfs, "idle", extra=["--api-socket", sock])
-    assert g.wait_for("VIREO-AGENT: begin idle", timeout=300), g.output[-3000:]
+    assert g.wait_for("VIREO-AGENT: begin idle", timeout=240), g.output[-3000:]
     assert api(sock, "status")["result"]["state"] == "running"
     assert api(sock, "shutdown")["ok"]
     # The guest's ACPI power button handler runs poweroff.
@@ -77,7 +77,7 @@ def test_api_shutdown_powers_the_guest_off(vireo, kvm, guest_kernel, guest_initr
 def test_api_pause_stops_the_guest_and_resume_continues(vireo, kvm, guest_kernel, guest_initramfs):
     sock = os.path.join(temp_dir(), "api.sock")
     g = boot(vireo, guest_kernel, guest_initramfs, "tick", extra=["--api-socket", sock])
-    assert g.wait_for("tick 3", timeout=300), g.output[-3000:]
+    assert g.wait_for("tick 3", timeout=240), g.output[-3000:]
     assert api(sock, "pause")["ok"]
     assert api(sock, "status")["result"]["state"] == "paused"
     time.sleep(0.5)  # let output already in flight drain
