@@ -87,3 +87,23 @@ require_cmd() {
         command -v "$_c" >/dev/null 2>&1 || fail "missing command '$_c' (see tests/guest/tools.list and its groups)"
     done
 }
+
+# cmdline_arg NAME: the value of NAME=VALUE on the kernel command line (empty when absent).
+cmdline_arg() {
+    for _a in $(cat /proc/cmdline); do
+        case "$_a" in
+        "$1"=*) printf '%s\n' "${_a#*=}"; return 0 ;;
+        esac
+    done
+    return 0
+}
+
+# virtio_transport DEV: "pci" or "mmio" for a virtio device name (virtio0, ...), from where the
+# device sits in sysfs: under a PCI function or under a virtio-mmio platform device.
+virtio_transport() {
+    _path=$(readlink -f "/sys/bus/virtio/devices/$1")
+    case "$_path" in
+    */pci0000:*) echo pci ;;
+    *) echo mmio ;;
+    esac
+}
