@@ -18,7 +18,8 @@ struct DeviceResources {
     EventLoop* loop = nullptr;
 };
 
-// Builds a device from its config entry (entry.params holds its own keys).
+// Builds a device from its config entry (entry.params holds its own keys). make_device()
+// names the entry in front of the factory's messages.
 using DeviceFactory = Result<std::unique_ptr<Device>> (*)(const config::DeviceConfig& entry,
     DeviceResources& resources);
 // Checks entry.params without opening anything; null when there is nothing to check.

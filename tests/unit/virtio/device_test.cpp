@@ -280,3 +280,17 @@ TEST_CASE("the built-in registry lists no device kinds yet", "[virtio][registry]
     CHECK(device_kinds().empty());
     CHECK_FALSE(make_device(entry_of("rng"), res));
 }
+
+TEST_CASE("the registry names the entry in a factory's error too", "[virtio][registry]")
+{
+    constexpr std::array<DeviceKind, 1> failing { { { "echo",
+        [](const config::DeviceConfig&, DeviceResources&) -> Result<std::unique_ptr<Device>> {
+            return fail(Errc::io_error, "cannot open the backend");
+        } } } };
+    DeviceResources res;
+
+    auto dev = make_device(failing, entry_of("echo"), res);
+
+    REQUIRE_FALSE(dev);
+    CHECK(dev.error().describe() == "devices[0] (type \"echo\"): cannot open the backend");
+}
