@@ -5,12 +5,15 @@
 #include <array>
 #include <string>
 
+#include "virtio/devices/rng/rng_config.hpp"
+
 namespace vmm::virtio {
 namespace {
 
-// The only list of device kinds. Empty until the first device model lands; entries look like
-//     { "rng", &make_rng, &validate_rng },
-constexpr std::array<DeviceKind, 0> DEVICE_KINDS {};
+// The only list of device kinds.
+constexpr std::array DEVICE_KINDS {
+    DeviceKind { "rng", &make_rng, &validate_rng },
+};
 
 // "devices[2] (type \"rng\"): ...": every message about an entry names it once.
 [[nodiscard]] Error about_entry(const config::DeviceConfig& entry, const Error& e)
