@@ -5,6 +5,7 @@
 #include <array>
 #include <string>
 
+#include "virtio/devices/console/console_config.hpp"
 #include "virtio/devices/rng/rng_config.hpp"
 
 namespace vmm::virtio {
@@ -12,6 +13,7 @@ namespace {
 
 // The only list of device kinds.
 constexpr std::array DEVICE_KINDS {
+    DeviceKind { "console", &make_console, &validate_console },
     DeviceKind { "rng", &make_rng, &validate_rng },
 };
 

@@ -280,7 +280,7 @@ TEST_CASE("the built-in registry refuses an unknown type and lists the kinds it 
     auto dev = make_device(entry_of("blk"), res);
 
     REQUIRE_FALSE(dev);
-    CHECK_THAT(dev.error().describe(), Catch::Contains("known: rng"));
+    CHECK_THAT(dev.error().describe(), Catch::Contains("known: console, rng"));
 }
 
 TEST_CASE("the registry names the entry in a factory's error too", "[virtio][registry]")
