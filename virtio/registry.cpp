@@ -5,12 +5,23 @@
 #include <array>
 #include <string>
 
+#include "virtio/devices/console/console_config.hpp"
+#include "virtio/devices/rng/rng_config.hpp"
+
 namespace vmm::virtio {
 namespace {
 
-// The only list of device kinds. Empty until the first device model lands; entries look like
-//     { "rng", &make_rng, &validate_rng },
-constexpr std::array<DeviceKind, 0> DEVICE_KINDS {};
+// The only list of device kinds.
+constexpr std::array DEVICE_KINDS {
+    DeviceKind { "console", &make_console, &validate_console },
+    DeviceKind { "rng", &make_rng, &validate_rng },
+};
+
+// "devices[2] (type \"rng\"): ...": every message about an entry names it once.
+[[nodiscard]] Error about_entry(const config::DeviceConfig& entry, const Error& e)
+{
+    return Error { e.code, fmt::format("{} (type \"{}\"): {}", entry.origin, entry.type, e.describe()) };
+}
 
 [[nodiscard]] std::string known_names(std::span<const DeviceKind> kinds)
 {
@@ -66,11 +77,14 @@ Result<std::unique_ptr<Device>> make_device(std::span<const DeviceKind> kinds, c
     DeviceResources& resources)
 {
     if (auto checked = validate_device(kinds, entry); !checked) {
-        return fail(Error { checked.error().code,
-            fmt::format("{} (type \"{}\"): {}", entry.origin, entry.type, checked.error().describe()) });
+        return fail(about_entry(entry, checked.error()));
     }
     // Invariant: validate_device() found the kind.
-    return find_device_kind(kinds, entry.type)->make(entry, resources);
+    auto device = find_device_kind(kinds, entry.type)->make(entry, resources);
+    if (!device) {
+        return fail(about_entry(entry, device.error()));
+    }
+    return device;
 }
 
 Result<std::unique_ptr<Device>> make_device(const config::DeviceConfig& entry, DeviceResources& resources)

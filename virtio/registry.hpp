@@ -2,6 +2,7 @@
 // The device registry: the one explicit list of device kinds, name -> factory.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -16,9 +17,13 @@ namespace vmm::virtio {
 // guest memory for devices that map it); factories take what they use.
 struct DeviceResources {
     EventLoop* loop = nullptr;
+    // Stops the VM: what the quit key (Ctrl-A x) does on a console port attached to the
+    // terminal, whose raw mode leaves no other way out. May be empty.
+    std::function<void()> on_console_quit;
 };
 
-// Builds a device from its config entry (entry.params holds its own keys).
+// Builds a device from its config entry (entry.params holds its own keys). make_device()
+// names the entry in front of the factory's messages.
 using DeviceFactory = Result<std::unique_ptr<Device>> (*)(const config::DeviceConfig& entry,
     DeviceResources& resources);
 // Checks entry.params without opening anything; null when there is nothing to check.

@@ -16,6 +16,7 @@
 
 #include "vmm/console/escape.hpp"
 #include "vmm/console/fd_reader.hpp"
+#include "vmm/console/pty_console.hpp"
 #include "vmm/console/socket_console.hpp"
 #include "vmm/console/stream_sink.hpp"
 #include "vmm/console/terminal.hpp"
@@ -78,6 +79,7 @@ class OffConsole final : public Console {
 public:
     [[nodiscard]] std::shared_ptr<CharSink> sink() const override { return sink_; }
     [[nodiscard]] std::uint64_t dropped_output() const override { return 0; }
+    [[nodiscard]] bool connected() const override { return false; }
 
 private:
     std::shared_ptr<CharSink> sink_ = std::make_shared<NullSink>();
@@ -108,6 +110,17 @@ public:
 
     [[nodiscard]] std::shared_ptr<CharSink> sink() const override { return sink_; }
     [[nodiscard]] std::uint64_t dropped_output() const override { return sink_->dropped(); }
+    void set_input_paused(bool paused) override
+    {
+        if (!reader_) {
+            return;
+        }
+        if (paused) {
+            reader_->pause();
+        } else {
+            reader_->resume();
+        }
+    }
 
     void restore_flags_at_close(int fd, int flags)
     {
@@ -221,6 +234,8 @@ Result<std::unique_ptr<Console>> open_console(
         return open_file(io, spec.path);
     case ConsoleSpec::Mode::socket:
         return open_socket_console(io, spec.path, std::move(callbacks));
+    case ConsoleSpec::Mode::pty:
+        return open_pty_console(io, std::move(callbacks));
     case ConsoleSpec::Mode::off:
         return std::unique_ptr<Console>(std::make_unique<OffConsole>());
     }

@@ -33,12 +33,17 @@ namespace vmm {
 //           live output; what it sends goes to the guest. Further clients are refused
 //           while one is connected. A socket file left by an earlier run is replaced only if
 //           nothing accepts connections on it; the file is removed when the console closes.
+//   pty     A new pseudo-terminal; a terminal program (screen, minicom, picocom) opens its
+//           slave side, whose path pty_path() gives and which is logged at info level. The
+//           VMM keeps the slave open itself, in raw mode, so programs may come and go
+//           without the console seeing a hang-up; output waits in the pty (and then in the
+//           sink, bounded) while nobody reads it.
 //   off     Output discarded, no input.
 //
 // Output never blocks a vCPU: see StreamSink (at most DEFAULT_LIMIT bytes wait for a slow
 // reader; the excess is dropped and counted).
 struct ConsoleSpec {
-    enum class Mode { stdio, file, socket, off };
+    enum class Mode { stdio, file, socket, pty, off };
     Mode mode = Mode::stdio;
     std::filesystem::path path;
     bool read_stdin_when_not_tty = false;
@@ -48,6 +53,7 @@ struct ConsoleSpec {
 struct ConsoleCallbacks {
     std::function<void(std::span<const std::byte>)> on_input; // bytes for the guest
     std::function<void()> on_quit;                            // Ctrl-A x on the terminal
+    std::function<void(bool)> on_connection;                  // a socket client came (true) or went
 };
 
 class Console {
@@ -64,6 +70,16 @@ public:
     [[nodiscard]] virtual std::shared_ptr<CharSink> sink() const = 0;
     // Output bytes dropped so far (slow reader, backlog overflow, after close).
     [[nodiscard]] virtual std::uint64_t dropped_output() const = 0;
+
+    // Whether someone is there on the host side: a socket console's client; always for
+    // stdio, file and pty; never for off. Loop thread.
+    [[nodiscard]] virtual bool connected() const { return true; }
+    // Holds back (true) or resumes on_input, for a guest with no room for more input; the
+    // bytes wait in the host's socket, pipe or terminal buffer meanwhile (FdReader::pause).
+    // Loop thread.
+    virtual void set_input_paused(bool paused) { (void)paused; }
+    // The slave side of a pty console, for the user to open; empty for other modes.
+    [[nodiscard]] virtual std::filesystem::path pty_path() const { return {}; }
 };
 
 // Opens the backend. Errors name the path and what went wrong (cannot create the file, socket

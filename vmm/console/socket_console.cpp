@@ -79,6 +79,12 @@ struct SocketState : std::enable_shared_from_this<SocketState> {
                     self->disconnect();
                 }
             });
+        if (input_paused) {
+            client->pause(); // before any of the client's input can be handed over
+        }
+        if (callbacks.on_connection) {
+            callbacks.on_connection(true);
+        }
     }
 
     void disconnect()
@@ -89,6 +95,22 @@ struct SocketState : std::enable_shared_from_this<SocketState> {
             client->stop();
             client.reset();
         }
+        if (callbacks.on_connection) {
+            callbacks.on_connection(false);
+        }
+    }
+
+    void set_input_paused(bool paused)
+    {
+        input_paused = paused;
+        if (!client) {
+            return;
+        }
+        if (paused) {
+            client->pause();
+        } else {
+            client->resume();
+        }
     }
 
     boost::asio::io_context& io;
@@ -97,6 +119,7 @@ struct SocketState : std::enable_shared_from_this<SocketState> {
     std::shared_ptr<StreamSink> sink;
     std::shared_ptr<FdReader> client;
     bool closed = false;
+    bool input_paused = false; // applies to the current client and to later ones
 };
 
 class SocketConsole final : public Console {
@@ -125,6 +148,8 @@ public:
 
     [[nodiscard]] std::shared_ptr<CharSink> sink() const override { return state_->sink; }
     [[nodiscard]] std::uint64_t dropped_output() const override { return state_->sink->dropped(); }
+    [[nodiscard]] bool connected() const override { return state_->client != nullptr; }
+    void set_input_paused(bool paused) override { state_->set_input_paused(paused); }
 
 private:
     std::shared_ptr<SocketState> state_;

@@ -273,10 +273,26 @@ TEST_CASE("the registry runs the kind's validator before building", "[virtio][re
     CHECK_FALSE(validate_device(TEST_KINDS, e));
 }
 
-TEST_CASE("the built-in registry lists no device kinds yet", "[virtio][registry]")
+TEST_CASE("the built-in registry refuses an unknown type and lists the kinds it has", "[virtio][registry]")
 {
     DeviceResources res;
 
-    CHECK(device_kinds().empty());
-    CHECK_FALSE(make_device(entry_of("rng"), res));
+    auto dev = make_device(entry_of("blk"), res);
+
+    REQUIRE_FALSE(dev);
+    CHECK_THAT(dev.error().describe(), Catch::Contains("known: console, rng"));
+}
+
+TEST_CASE("the registry names the entry in a factory's error too", "[virtio][registry]")
+{
+    constexpr std::array<DeviceKind, 1> failing { { { "echo",
+        [](const config::DeviceConfig&, DeviceResources&) -> Result<std::unique_ptr<Device>> {
+            return fail(Errc::io_error, "cannot open the backend");
+        } } } };
+    DeviceResources res;
+
+    auto dev = make_device(failing, entry_of("echo"), res);
+
+    REQUIRE_FALSE(dev);
+    CHECK(dev.error().describe() == "devices[0] (type \"echo\"): cannot open the backend");
 }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests for the console backends through open_console: file, socket, stdio and off.
+// Tests for the console backends through open_console: file, socket, pty, stdio and off.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -11,6 +11,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -343,4 +344,97 @@ TEST_CASE("asked to, the stdio console reads piped stdin, and its end leaves out
     REQUIRE(opened);
     CHECK(got_input);
     CHECK(out == "still here");
+}
+
+TEST_CASE("a socket console reports its client coming and going, and connected() follows", "[console]")
+{
+    TempDir dir;
+    const auto path = dir.path / "console.sock";
+    boost::asio::io_context io;
+    std::vector<bool> events;
+    ConsoleCallbacks cb;
+    cb.on_connection = [&](bool c) { events.push_back(c); };
+    auto console = open_console(io, socket_spec(path), cb);
+    REQUIRE(console);
+    const bool before = (*console)->connected();
+
+    auto client = connect_unix(path);
+    REQUIRE(client);
+    const bool came = run_until(io, [&] { return events.size() == 1; });
+    const bool during = (*console)->connected();
+    client.reset();
+    const bool went = run_until(io, [&] { return events.size() == 2; });
+
+    CHECK_FALSE(before);
+    CHECK(came);
+    CHECK(during);
+    CHECK(went);
+    CHECK(events == std::vector<bool> { true, false });
+    CHECK_FALSE((*console)->connected());
+}
+
+TEST_CASE("a paused socket console leaves its client's input in the socket until resumed", "[console]")
+{
+    TempDir dir;
+    const auto path = dir.path / "console.sock";
+    boost::asio::io_context io;
+    Input input;
+    auto console = open_console(io, socket_spec(path), input.callbacks());
+    REQUIRE(console);
+    (*console)->set_input_paused(true); // applies to clients that connect later, too
+
+    auto client = connect_unix(path);
+    REQUIRE(client);
+    REQUIRE(::send(client.get(), "held", 4, MSG_NOSIGNAL) == 4);
+    run_for(io, 50ms);
+    const std::string while_paused = input.text;
+    (*console)->set_input_paused(false);
+
+    CHECK(while_paused.empty());
+    CHECK(run_until(io, [&] { return input.text == "held"; }));
+}
+
+TEST_CASE("a pty console names its slave side, which passes bytes both ways unchanged", "[console]")
+{
+    boost::asio::io_context io;
+    Input input;
+    auto console = open_console(io, spec(ConsoleSpec::Mode::pty), input.callbacks());
+    REQUIRE(console);
+    const auto path = (*console)->pty_path();
+    REQUIRE_FALSE(path.empty());
+    const UniqueFd slave(::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    REQUIRE(slave);
+
+    (*console)->sink()->write(bytes("out\r\n"));
+    REQUIRE(::write(slave.get(), "in\n", 3) == 3);
+    std::string out;
+    const bool output_arrived = run_until(io, [&] {
+        out += read_available(slave.get());
+        return out == "out\r\n";
+    });
+    const bool input_arrived = run_until(io, [&] { return input.text == "in\n"; });
+
+    CHECK((*console)->connected());
+    CHECK(output_arrived);
+    CHECK(input_arrived);
+}
+
+TEST_CASE("a pty console keeps working after a terminal program closes the slave side", "[console]")
+{
+    boost::asio::io_context io;
+    Input input;
+    auto console = open_console(io, spec(ConsoleSpec::Mode::pty), input.callbacks());
+    REQUIRE(console);
+    const auto path = (*console)->pty_path();
+    {
+        const UniqueFd first(::open(path.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+        REQUIRE(first);
+    }
+    run_for(io, 20ms);
+    const UniqueFd second(::open(path.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    REQUIRE(second);
+
+    REQUIRE(::write(second.get(), "again", 5) == 5);
+
+    CHECK(run_until(io, [&] { return input.text == "again"; }));
 }
