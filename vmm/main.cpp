@@ -8,6 +8,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "virtio/registry.hpp"
 #include "vmm/base/log.hpp"
 #include "vmm/config/command_line.hpp"
 #include "vmm/config/config.hpp"
@@ -34,6 +35,12 @@ int config_error(const vmm::Error& e)
     return vmm::config::EXIT_CONFIG_ERROR;
 }
 
+// Each device entry's own keys, checked by its kind in the registry.
+vmm::config::DeviceValidator device_validator()
+{
+    return [](const vmm::config::DeviceConfig& entry) { return vmm::virtio::validate_device(entry); };
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -53,7 +60,7 @@ int main(int argc, char** argv)
         std::puts("vireo " VIREO_VERSION);
         return 0;
     case Kind::validate:
-        if (auto ok = vmm::config::validate(command->config); !ok) {
+        if (auto ok = vmm::config::validate(command->config, device_validator()); !ok) {
             return config_error(ok.error());
         }
         std::printf("%s: valid\n", command->config_file ? command->config_file->c_str() : "configuration");
@@ -64,7 +71,7 @@ int main(int argc, char** argv)
 
     const auto& cfg = command->config;
     init_logging(cfg.log_level);
-    if (auto ok = vmm::config::validate(cfg); !ok) {
+    if (auto ok = vmm::config::validate(cfg, device_validator()); !ok) {
         return config_error(ok.error());
     }
     for (;;) {

@@ -179,6 +179,7 @@ Result<> Vm::Impl::setup_virtio(bool* config_error)
     ctx.vm = &*vm_fd;
     ctx.memory = &*memory;
     ctx.mmio_bus = &mmio;
+    ctx.on_console_quit = [this] { on_stop(StopEvent { StopReason::poweroff, 0, "quit from a console port" }); };
     virtio = VMM_TRY(VirtioDevices::create(virtio_plan, ctx, config_error));
     return {};
 }

@@ -64,6 +64,7 @@ Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, bool* config_error)
     const config::DeviceConfig& cfg = *entry.config;
     virtio::DeviceResources resources;
     resources.loop = ctx_.loop;
+    resources.on_console_quit = ctx_.on_console_quit;
     auto device = virtio::make_device(cfg, resources);
     if (!device) {
         *config_error = true; // unknown type, bad keys, a file that cannot be opened

@@ -3,6 +3,7 @@
 // transport.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,8 @@ public:
         const kvm::VmFd* vm = nullptr;
         const GuestMemory* memory = nullptr;
         Bus* mmio_bus = nullptr;
+        // What Ctrl-A x on a console port attached to the terminal does: stop the VM.
+        std::function<void()> on_console_quit;
     };
 
     // Builds every planned device. An error names the entry; `config_error` says whether the
