@@ -49,7 +49,14 @@ enum class Transport { mmio, pci };
 struct DeviceConfig {
     std::string type;
     Transport transport = Transport::pci;
-    // Every key other than "type" and "transport", for the device's own factory to check.
+    // Transport-level keys every device has. `packed`: offer VIRTIO_F_RING_PACKED.
+    // `notification_data`: offer VIRTIO_F_NOTIFICATION_DATA (unset: on for pci, off for mmio,
+    // where it costs an exit per notify). `iommu`: the device's DMA goes through the
+    // virtio-iommu.
+    bool packed = true;
+    std::optional<bool> notification_data;
+    bool iommu = false;
+    // Every other key, for the device's own factory to check.
     nlohmann::json params = nlohmann::json::object();
     // Where the entry came from, for messages: "devices[2]" or "--device #1".
     std::string origin;

@@ -303,6 +303,12 @@ Result<DeviceConfig> detail::device_from_json(
         if (key == "transport") {
             dev.transport
                 = VMM_TRY(as_enum<Transport>(value, fmt::format("{}transport", key_prefix), TRANSPORT_NAMES));
+        } else if (key == "packed") {
+            dev.packed = VMM_TRY(as_bool(value, fmt::format("{}packed", key_prefix)));
+        } else if (key == "notification_data") {
+            dev.notification_data = VMM_TRY(as_bool(value, fmt::format("{}notification_data", key_prefix)));
+        } else if (key == "iommu") {
+            dev.iommu = VMM_TRY(as_bool(value, fmt::format("{}iommu", key_prefix)));
         } else if (key != "type") {
             dev.params[key] = value;
         }

@@ -77,6 +77,13 @@ Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, bool* config_error)
     slot.transport = cfg.transport;
     virtio::TransportOptions options;
     options.dma.direct = &direct_dma_;
+    options.packed = cfg.packed;
+    options.notification_data = cfg.notification_data.value_or(cfg.transport == config::Transport::pci);
+    if (cfg.iommu) {
+        *config_error = true;
+        return fail(Errc::unsupported, "{} (type \"{}\"): \"iommu\": true needs an \"iommu\" device, which this build lacks",
+            cfg.origin, cfg.type);
+    }
 
     switch (cfg.transport) {
     case config::Transport::mmio: {

@@ -14,7 +14,7 @@
 namespace vmm::virtio {
 
 // Keys of a devices entry with "type": "console" (besides "type" and "transport"); the same
-// text, as a table, is in virtio/devices/console/README.md.
+// text, as a table, is in configs/README.md ("console").
 //
 //   "ports"            An array of 1 to 16 ports, port 0 first. Each is an object:
 //     "backend"          required: "stdio", "file", "socket", "pty" or "none" (see

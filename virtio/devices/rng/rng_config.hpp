@@ -12,7 +12,7 @@
 namespace vmm::virtio {
 
 // Keys of a devices entry with "type": "rng" (besides "type" and "transport"); the same
-// text, as a table, is in virtio/devices/rng/README.md.
+// text, as a table, is in configs/README.md ("rng").
 //
 //   "source"      "getrandom" (the default): getrandom(2), the host kernel's CSPRNG.
 //                 Anything else is a path to read from: a character device such as

@@ -255,3 +255,30 @@ TEST_CASE("an unknown vm.mmio_discovery names the valid values", "[config]")
     REQUIRE_FALSE(cfg);
     CHECK_THAT(error_text(cfg), Contains("vm.mmio_discovery") && Contains("acpi") && Contains("cmdline"));
 }
+
+TEST_CASE("the transport-level device keys are read by the config, the rest is left to the device", "[config]")
+{
+    const auto cfg = parse_json(json::parse(R"({"devices": [
+        {"type": "rng", "transport": "mmio", "packed": false, "notification_data": true, "iommu": true, "source": "x"},
+        {"type": "rng"}
+    ]})"), BASE);
+
+    REQUIRE(cfg);
+    const auto& d = cfg->devices.at(0);
+    CHECK_FALSE(d.packed);
+    CHECK(d.notification_data == std::optional<bool>(true));
+    CHECK(d.iommu);
+    CHECK(d.params == json::parse(R"({"source": "x"})"));
+    const auto& e = cfg->devices.at(1);
+    CHECK(e.packed);
+    CHECK_FALSE(e.notification_data);
+    CHECK_FALSE(e.iommu);
+}
+
+TEST_CASE("a transport-level device key of the wrong type is named", "[config]")
+{
+    const auto cfg = parse_json(json::parse(R"({"devices": [{"type": "rng", "packed": "yes"}]})"), BASE);
+
+    REQUIRE_FALSE(cfg);
+    CHECK_THAT(error_text(cfg), Contains("devices[0].packed"));
+}
