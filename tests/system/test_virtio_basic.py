@@ -1,0 +1,103 @@
+"""Linux's own virtio drivers on Vireo's transports: virtio-rng and a multiport virtio-console on
+every transport in one boot, and hvc0 as the guest's console. Runs where /dev/kvm works."""
+import json
+import os
+
+import pytest
+
+import agent
+from virtio_env import TRANSPORTS, EchoPeer, socket_path
+from vmm import BASE_CMDLINE, Guest, api, temp_dir
+
+pytestmark = pytest.mark.kvm
+
+VIRTIO_ID_CONSOLE = 3
+VIRTIO_ID_RNG = 4
+VIRTIO_F_RING_PACKED = 34
+
+
+def write_config(directory, kernel, initramfs, cmdline, devices, console="stdio", memory="256M"):
+    cfg = {
+        "vm": {"cpus": 1, "memory": memory},
+        "boot": {"kernel": str(kernel), "initrd": str(initramfs), "cmdline": cmdline},
+        "console": {"mode": console},
+        "devices": devices,
+        "api_socket": os.path.join(directory, "api.sock"),
+    }
+    path = os.path.join(directory, "vm.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return path
+
+
+def virtio_devices(report):
+    """{name: {key: value}} from virtio-list's info lines."""
+    out = {}
+    for key, value in report.info.items():
+        if key.startswith("virtio.virtio"):
+            out[key[len("virtio."):]] = dict(field.split("=", 1) for field in value.split())
+    return out
+
+
+def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, guest_kernel, guest_initramfs):
+    d = temp_dir()
+    devices, peers = [], []
+    for t in TRANSPORTS:
+        # Split rings for rng, packed (the default) for the console: both layouts in one boot.
+        devices.append({"type": "rng", "transport": t, "packed": False})
+        sock = socket_path(d, f"echo-{t}.sock")
+        devices.append({"type": "console", "transport": t, "console_port": False,
+                        "ports": [{"backend": "none"}, {"name": f"org.vireo.echo.{t}", "backend": "socket", "path": sock}]})
+        peers.append(EchoPeer(sock))
+    n = len(TRANSPORTS)
+    cmdline = f"{BASE_CMDLINE} vireo.test=virtio-list,virtio-rng,virtio-console-echo,idle vireo.rngs={n} vireo.ports={n}"
+    config = write_config(d, guest_kernel, guest_initramfs, cmdline, devices)
+    g = Guest([vireo, "run", "--config", config])
+    try:
+        assert g.wait_for("VIREO-AGENT: begin idle", timeout=180), g.output[-4000:]
+        status = api(os.path.join(d, "api.sock"), "status")["result"]
+        assert api(os.path.join(d, "api.sock"), "quit")["ok"]
+        assert g.wait(timeout=60) == 0, g.output[-3000:]
+    finally:
+        g.kill()
+        for p in peers:
+            p.stop()
+
+    report = agent.parse(g.output)
+    for name in ("virtio-list", "virtio-rng", "virtio-console-echo"):
+        assert report.tests.get(name, ("missing",))[0] == "pass", report.summary() + g.output[-3000:]
+    found = virtio_devices(report)
+    for t in TRANSPORTS:
+        on_t = {v["device"]: v for v in found.values() if v["transport"] == t}
+        assert on_t.get(str(VIRTIO_ID_RNG), {}).get("driver") == "virtio_rng", found
+        assert on_t.get(str(VIRTIO_ID_CONSOLE), {}).get("driver") == "virtio_console", found
+        # Linux takes a packed ring whenever it is offered.
+        assert on_t[str(VIRTIO_ID_RNG)]["features"][VIRTIO_F_RING_PACKED] == "0"
+        assert on_t[str(VIRTIO_ID_CONSOLE)]["features"][VIRTIO_F_RING_PACKED] == "1"
+    assert int(report.info["rng_count"]) == n
+    assert int(report.info["echo_ports"]) == n
+    for p in peers:
+        assert p.error is None, p.error
+        assert len(p.lines) == 1 and p.lines[0].startswith("vireo-org.vireo.echo."), p.lines
+
+    assert len(status["devices"]) == len(devices)
+    for dev in status["devices"]:
+        assert dev["activations"] >= 1, dev
+        assert dev["notifies"] > 0, dev
+        # Every queue notify went through its ioeventfd: none reached the VMM as an exit.
+        assert dev["trapped_notifies"] == 0, dev
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_hvc0_on_a_virtio_console_port_is_the_guest_console(vireo, kvm, guest_kernel, guest_initramfs, transport):
+    d = temp_dir()
+    devices = [{"type": "console", "transport": transport, "backend": "stdio"}]
+    # No serial console at all: everything the agent reports comes through hvc0.
+    cmdline = BASE_CMDLINE.replace("console=ttyS0", "console=hvc0") + " vireo.test=smoke"
+    config = write_config(d, guest_kernel, guest_initramfs, cmdline, devices, console="off")
+    g = Guest([vireo, "run", "--config", config])
+    rc = g.wait(timeout=180)
+    report = agent.parse(g.output)
+    assert rc == 0, g.output[-3000:]
+    assert report.ok, report.summary() + g.output[-3000:]
+    assert report.tests["smoke"][0] == "pass"
