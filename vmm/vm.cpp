@@ -210,6 +210,7 @@ Result<> Vm::Impl::write_acpi()
     platform.pvpanic = true;
     platform.i8042 = true;
     platform.mmio_slots = virtio_plan.mmio_slots;
+    platform.viot = virtio_plan.viot;
     auto blob = VMM_TRY(acpi::build_acpi(platform, ACPI_START, ACPI_SIZE));
     VMM_ASSERT(blob.rsdp_addr == ACPI_START);
     VMM_TRY(memory->write(GuestAddress { ACPI_START }, blob.bytes));
@@ -265,6 +266,11 @@ Result<> Vm::Impl::build(bool* config_error)
 
 void Vm::Impl::request_stop(StopEvent e)
 {
+    // The machine is off (or resetting) the moment the guest asked: no vCPU runs another
+    // instruction, so the guest cannot run on past its own power-off write.
+    for (auto& v : vcpus) {
+        v->request_stop();
+    }
     loop.post([this, e = std::move(e)]() mutable { on_stop(std::move(e)); });
 }
 
@@ -325,11 +331,18 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command)
         ged->press_power_button();
         return nlohmann::json::object();
     }
+    if (command == "iommu-state") {
+        auto state = virtio ? virtio->iommu_state() : nlohmann::json();
+        if (state.is_null()) {
+            return fail(Errc::not_found, "this VM has no virtio-iommu");
+        }
+        return state;
+    }
     if (command == "quit") {
         on_stop({ StopReason::poweroff, 0, "quit requested through the API" });
         return nlohmann::json::object();
     }
-    return fail(Errc::not_found, "unknown command '{}' (known: status, pause, resume, shutdown, quit)", command);
+    return fail(Errc::not_found, "unknown command '{}' (known: status, pause, resume, shutdown, quit, iommu-state)", command);
 }
 
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { }

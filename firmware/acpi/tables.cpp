@@ -7,6 +7,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "firmware/acpi/dsdt.hpp"
 #include "firmware/acpi/pm_registers.hpp"
+#include "firmware/acpi/viot.hpp"
 
 namespace vmm::acpi {
 
@@ -201,7 +202,10 @@ Result<AcpiBlob> build_acpi(const AcpiPlatform& platform, std::uint64_t base_gpa
         .dsdt_address = dsdt_addr, .i8042_present = platform.i8042, .cmos_rtc_present = platform.cmos_rtc });
     xsdt_entries.push_back(VMM_TRY(place(fadt)));
     xsdt_entries.push_back(VMM_TRY(place(build_madt(platform.cpus))));
-    // Extension point: MCFG and VIOT are placed here and appended to xsdt_entries.
+    if (platform.viot) {
+        xsdt_entries.push_back(VMM_TRY(place(VMM_TRY(build_viot(*platform.viot)))));
+    }
+    // Extension point: MCFG is placed here and appended to xsdt_entries.
 
     const std::uint64_t xsdt_addr = VMM_TRY(place(build_xsdt(xsdt_entries)));
     rsdp = build_rsdp(xsdt_addr);

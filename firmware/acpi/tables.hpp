@@ -6,9 +6,11 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
+#include "firmware/acpi/viot_topology.hpp"
 #include "vmm/base/result.hpp"
 #include "vmm/memory/guest_memory.hpp"
 
@@ -35,6 +37,8 @@ struct AcpiPlatform {
     bool pvpanic = false;             // QEMU0001 at PORT_PVPANIC
     bool i8042 = false;               // FADT IA-PC boot flag: an 8042 answers at 0x60/0x64
     bool cmos_rtc = false;            // FADT IA-PC boot flag: a CMOS RTC answers at 0x70
+    // The virtio-iommu topology: a VIOT table when set.
+    std::optional<ViotTopology> viot;
     // Extension point: a PCIe host bridge (ECAM base, bus range, MMIO/IO windows) goes here;
     // dsdt.cpp then adds PNP0A08 under \_SB and build_acpi() an MCFG (and a VIOT) to the XSDT.
 };

@@ -6,8 +6,63 @@
 
 #include "arch/x86_64/layout.hpp"
 #include "virtio/registry.hpp"
+#include "vmm/base/log.hpp"
 
 namespace vmm {
+
+namespace {
+
+// Endpoint IDs and the VIOT for the devices behind the virtio-iommu.
+Result<> plan_iommu(const config::VmConfig& cfg, VirtioPlan& plan)
+{
+    const config::DeviceConfig* first_behind = nullptr;
+    for (std::size_t i = 0; i < plan.entries.size(); ++i) {
+        const auto& d = *plan.entries[i].config;
+        if (d.type == "iommu") {
+            if (plan.iommu) {
+                return fail(Errc::invalid_argument, "{} (type \"iommu\"): there can be only one virtio-iommu ({} is one)",
+                    d.origin, plan.entries[*plan.iommu].config->origin);
+            }
+            plan.iommu = i;
+        }
+        if (d.iommu && first_behind == nullptr) {
+            first_behind = &d;
+        }
+    }
+    if (first_behind != nullptr && !plan.iommu) {
+        return fail(Errc::invalid_argument,
+            "{} (type \"{}\"): \"iommu\": true, but no device of type \"iommu\" is configured; add one, e.g. "
+            "--device type=iommu",
+            first_behind->origin, first_behind->type);
+    }
+    if (!plan.iommu) {
+        return {};
+    }
+    acpi::ViotTopology viot;
+    const auto& iommu = plan.entries[*plan.iommu];
+    if (iommu.config->transport == config::Transport::mmio) {
+        viot.iommu_mmio_base = iommu.mmio.base;
+    } else {
+        return fail(Errc::unsupported, "{} (type \"iommu\"): the virtio-iommu on \"pci\" is not available in this build; "
+                                       "use \"transport\": \"mmio\"",
+            iommu.config->origin);
+    }
+    for (auto& e : plan.entries) {
+        if (!e.config->iommu) {
+            continue;
+        }
+        if (e.config->transport == config::Transport::mmio) {
+            const auto slot = static_cast<std::uint32_t>((e.mmio.base - x86::VIRTIO_MMIO_START) / x86::VIRTIO_MMIO_SLOT_SIZE);
+            e.endpoint = VirtioPlan::MMIO_ENDPOINT_BASE + slot;
+            viot.mmio_endpoints.push_back({ *e.endpoint, e.mmio.base });
+        }
+    }
+    (void)cfg;
+    plan.viot = viot;
+    return {};
+}
+
+} // namespace
 
 Result<VirtioPlan> plan_virtio(const config::VmConfig& cfg)
 {
@@ -32,8 +87,13 @@ Result<VirtioPlan> plan_virtio(const config::VmConfig& cfg)
                 plan.cmdline_extra += fmt::format(" virtio_mmio.device=4K@{:#x}:{}", e.mmio.base, e.mmio.irq);
             }
         }
+        if (d.transport == config::Transport::pci) {
+            return fail(Errc::unsupported, "{} (type \"{}\"): transport \"pci\" is not available in this build; use \"mmio\"",
+                d.origin, d.type);
+        }
         plan.entries.push_back(e);
     }
+    VMM_TRY(plan_iommu(cfg, plan));
     if (cfg.mmio_discovery == config::MmioDiscovery::cmdline) {
         plan.mmio_slots.clear(); // described on the command line instead of in the DSDT
     }
@@ -53,24 +113,35 @@ Result<std::unique_ptr<VirtioDevices>> VirtioDevices::create(
     const VirtioPlan& plan, const Context& ctx, bool* config_error)
 {
     auto devices = std::unique_ptr<VirtioDevices>(new VirtioDevices(ctx));
+    // Every device model first, so that the IOMMU exists (and takes its endpoints) before any
+    // transport behind it is built.
+    std::vector<std::unique_ptr<virtio::Device>> models;
     for (const auto& e : plan.entries) {
-        VMM_TRY(devices->add(e, config_error));
+        virtio::DeviceResources resources;
+        resources.loop = ctx.loop;
+        resources.on_console_quit = ctx.on_console_quit;
+        auto device = virtio::make_device(*e.config, resources);
+        if (!device) {
+            *config_error = true; // unknown type, bad keys, a file that cannot be opened
+            return fail(std::move(device).error());
+        }
+        models.push_back(std::move(device).value());
+    }
+    if (plan.iommu) {
+        // Invariant: plan_virtio() picked the entry by its type, and the registry builds an
+        // IommuDevice for that type.
+        devices->iommu_ = dynamic_cast<virtio::IommuDevice*>(models[*plan.iommu].get());
+        VMM_ASSERT(devices->iommu_ != nullptr);
+    }
+    for (std::size_t i = 0; i < plan.entries.size(); ++i) {
+        VMM_TRY(devices->add(plan.entries[i], std::move(models[i])));
     }
     return devices;
 }
 
-Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, bool* config_error)
+Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, std::unique_ptr<virtio::Device> device)
 {
     const config::DeviceConfig& cfg = *entry.config;
-    virtio::DeviceResources resources;
-    resources.loop = ctx_.loop;
-    resources.on_console_quit = ctx_.on_console_quit;
-    auto device = virtio::make_device(cfg, resources);
-    if (!device) {
-        *config_error = true; // unknown type, bad keys, a file that cannot be opened
-        return fail(std::move(device).error());
-    }
-
     Slot slot;
     slot.origin = cfg.origin;
     slot.type = cfg.type;
@@ -79,10 +150,9 @@ Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, bool* config_error)
     options.dma.direct = &direct_dma_;
     options.packed = cfg.packed;
     options.notification_data = cfg.notification_data.value_or(cfg.transport == config::Transport::pci);
-    if (cfg.iommu) {
-        *config_error = true;
-        return fail(Errc::unsupported, "{} (type \"{}\"): \"iommu\": true needs an \"iommu\" device, which this build lacks",
-            cfg.origin, cfg.type);
+    if (entry.endpoint) {
+        // Invariant: plan_virtio() gives endpoints only when there is an IOMMU.
+        options.dma.translated = &iommu_->add_endpoint(*entry.endpoint, direct_dma_);
     }
 
     switch (cfg.transport) {
@@ -93,14 +163,12 @@ Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, bool* config_error)
         virtio::MmioOptions mo;
         mo.base = entry.mmio.base;
         mo.transport = std::move(options);
-        slot.mmio = VMM_TRY(virtio::MmioTransport::create(std::move(device).value(), host_, std::move(line), mo));
+        slot.mmio = VMM_TRY(virtio::MmioTransport::create(std::move(device), host_, std::move(line), mo));
         VMM_TRY(ctx_.mmio_bus->insert(slot.mmio, entry.mmio.base, entry.mmio.size));
         break;
     }
     case config::Transport::pci:
-        *config_error = true;
-        return fail(Errc::unsupported, "{} (type \"{}\"): transport \"pci\" is not available in this build; use \"mmio\"",
-            cfg.origin, cfg.type);
+        return fail(Errc::unsupported, "{} (type \"{}\"): no virtio-pci transport", cfg.origin, cfg.type);
     }
     slots_.push_back(std::move(slot));
     return {};
@@ -135,6 +203,11 @@ nlohmann::json VirtioDevices::status() const
         });
     }
     return out;
+}
+
+nlohmann::json VirtioDevices::iommu_state() const
+{
+    return iommu_ != nullptr ? iommu_->state() : nlohmann::json();
 }
 
 void VirtioDevices::reset_all()

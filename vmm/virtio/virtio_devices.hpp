@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "firmware/acpi/tables.hpp"
+#include "firmware/acpi/viot_topology.hpp"
+#include "virtio/devices/iommu/iommu.hpp"
 #include "virtio/memory/direct_dma.hpp"
 #include "virtio/transport/mmio_transport.hpp"
 #include "vmm/bus/bus.hpp"
@@ -28,14 +30,24 @@ struct VirtioPlan {
     struct Entry {
         const config::DeviceConfig* config = nullptr;
         acpi::MmioSlot mmio; // virtio-mmio only
+        // Behind the virtio-iommu: the endpoint ID (virtio-mmio: MMIO_ENDPOINT_BASE + slot;
+        // virtio-pci: the BDF).
+        std::optional<std::uint32_t> endpoint;
     };
+    // virtio-mmio endpoint IDs start above every 16-bit PCI BDF.
+    static constexpr std::uint32_t MMIO_ENDPOINT_BASE = 0x10000;
+
     std::vector<Entry> entries;
     std::vector<acpi::MmioSlot> mmio_slots;
+    // Index into entries of the "iommu" device, and the VIOT that describes what is behind it.
+    std::optional<std::size_t> iommu;
+    std::optional<acpi::ViotTopology> viot;
     // virtio_mmio.device=... options, with vm.mmio_discovery = cmdline.
     std::string cmdline_extra;
 };
 
-// Fails when more virtio-mmio devices are asked for than there are slots and interrupt pins.
+// Fails when more virtio-mmio devices are asked for than there are slots and interrupt pins,
+// and when "iommu": true has no (or more than one) "iommu" device to go behind.
 [[nodiscard]] Result<VirtioPlan> plan_virtio(const config::VmConfig& cfg);
 
 class VirtioDevices {
@@ -61,6 +73,8 @@ public:
     [[nodiscard]] nlohmann::json status() const;
     // Resets every device (they stop touching guest memory); on the loop thread at shutdown.
     void reset_all();
+    // API iommu-state: the virtio-iommu's domains, mappings and faults; null without one.
+    [[nodiscard]] nlohmann::json iommu_state() const;
 
 private:
     struct Slot {
@@ -72,13 +86,14 @@ private:
     };
 
     explicit VirtioDevices(const Context& ctx);
-    [[nodiscard]] Result<> add(const VirtioPlan::Entry& entry, bool* config_error);
+    [[nodiscard]] Result<> add(const VirtioPlan::Entry& entry, std::unique_ptr<virtio::Device> device);
     [[nodiscard]] virtio::TransportCore* core(const Slot& slot) const noexcept;
 
     Context ctx_;
     KvmTransportHost host_;
     virtio::DirectDma direct_dma_;
     std::vector<Slot> slots_;
+    virtio::IommuDevice* iommu_ = nullptr; // owned by its transport
 };
 
 } // namespace vmm

@@ -27,14 +27,14 @@ config::VmConfig with_devices(std::size_t mmio, std::size_t pci)
 
 TEST_CASE("virtio-mmio devices get consecutive windows and distinct pins, in config order", "[vmm][virtio]")
 {
-    const auto plan = plan_virtio(with_devices(3, 1));
+    const auto plan = plan_virtio(with_devices(3, 0));
 
     REQUIRE(plan);
     REQUIRE(plan->mmio_slots.size() == 3);
     CHECK(plan->mmio_slots[0].base == x86::VIRTIO_MMIO_START);
     CHECK(plan->mmio_slots[1].base == x86::VIRTIO_MMIO_START + x86::VIRTIO_MMIO_SLOT_SIZE);
     CHECK(plan->mmio_slots[2].irq == x86::VIRTIO_MMIO_IRQS[2]);
-    CHECK(plan->entries.size() == 4);
+    CHECK(plan->entries.size() == 3);
     CHECK(plan->cmdline_extra.empty());
 }
 
@@ -70,4 +70,42 @@ TEST_CASE("the virtio-mmio pins avoid the platform devices' pins", "[vmm][virtio
             CHECK(irq != intx);
         }
     }
+}
+
+TEST_CASE("devices behind the IOMMU get endpoint IDs and VIOT nodes; the others do not", "[vmm][virtio][iommu]")
+{
+    auto cfg = with_devices(3, 0);
+    cfg.devices[0].type = "iommu";
+    cfg.devices[2].iommu = true;
+
+    const auto plan = plan_virtio(cfg);
+
+    REQUIRE(plan);
+    CHECK(plan->iommu == std::optional<std::size_t>(0));
+    CHECK_FALSE(plan->entries[1].endpoint);
+    CHECK(plan->entries[2].endpoint == std::optional<std::uint32_t>(VirtioPlan::MMIO_ENDPOINT_BASE + 2));
+    REQUIRE(plan->viot);
+    CHECK(plan->viot->iommu_mmio_base == std::optional<std::uint64_t>(x86::VIRTIO_MMIO_START));
+    REQUIRE(plan->viot->mmio_endpoints.size() == 1);
+    CHECK(plan->viot->mmio_endpoints[0].base == x86::VIRTIO_MMIO_START + 2 * x86::VIRTIO_MMIO_SLOT_SIZE);
+}
+
+TEST_CASE("a device behind an IOMMU that is not configured is refused with the fix", "[vmm][virtio][iommu]")
+{
+    auto cfg = with_devices(2, 0);
+    cfg.devices[1].iommu = true;
+
+    const auto plan = plan_virtio(cfg);
+
+    REQUIRE_FALSE(plan);
+    CHECK_THAT(plan.error().describe(), Contains("devices[1]") && Contains("type=iommu"));
+}
+
+TEST_CASE("two IOMMUs are refused", "[vmm][virtio][iommu]")
+{
+    auto cfg = with_devices(2, 0);
+    cfg.devices[0].type = "iommu";
+    cfg.devices[1].type = "iommu";
+
+    CHECK_FALSE(plan_virtio(cfg));
 }

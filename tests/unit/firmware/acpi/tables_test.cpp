@@ -13,6 +13,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "firmware/acpi/pm_registers.hpp"
 #include "firmware/acpi/tables.hpp"
+#include "firmware/acpi/viot.hpp"
 
 using namespace vmm;
 using namespace vmm::acpi;
@@ -302,4 +303,60 @@ TEST_CASE("the checksum helper returns the byte that zeroes the sum", "[acpi][ta
     const std::vector<std::uint8_t> v { 0x10, 0x20, 0xff, 0x00 };
     CHECK(checksum(v) == 0xd1);
     CHECK(checksum(std::vector<std::uint8_t> {}) == 0);
+}
+
+TEST_CASE("without an IOMMU there is no VIOT", "[acpi][viot]")
+{
+    const auto b = build(platform(1));
+    CHECK_FALSE(b.find("VIOT"));
+}
+
+TEST_CASE("the VIOT lists the MMIO IOMMU first and points every endpoint node at it", "[acpi][viot]")
+{
+    auto p = platform(1);
+    ViotTopology t;
+    t.iommu_mmio_base = x86::VIRTIO_MMIO_START;
+    t.mmio_endpoints = { { 0x10001, x86::VIRTIO_MMIO_START + x86::VIRTIO_MMIO_SLOT_SIZE } };
+    t.pci_ranges = { { 0, 0x0008, 0x00ff } };
+    p.viot = t;
+
+    const auto b = build(p);
+    const auto addr = b.find("VIOT");
+    REQUIRE(addr);
+    const auto table = b.table(*addr);
+
+    CHECK(byte_sum(table) == 0);
+    CHECK(table.size() == 48 + 16 + 24 + 24);
+    ViotHeader h {};
+    std::memcpy(&h, table.data(), sizeof(h));
+    CHECK(h.node_count == 3);
+    CHECK(h.node_offset == 48);
+    ViotVirtioIommuMmio iommu {};
+    std::memcpy(&iommu, table.data() + 48, sizeof(iommu));
+    CHECK(iommu.h.type == VIOT_NODE_VIRTIO_IOMMU_MMIO);
+    CHECK(iommu.h.length == 16);
+    CHECK(iommu.base_address == x86::VIRTIO_MMIO_START);
+    ViotPciRange range {};
+    std::memcpy(&range, table.data() + 64, sizeof(range));
+    CHECK(range.h.type == VIOT_NODE_PCI_RANGE);
+    CHECK(range.bdf_start == 0x0008);
+    CHECK(range.bdf_end == 0x00ff);
+    CHECK(range.output_node == 48);
+    ViotMmio ep {};
+    std::memcpy(&ep, table.data() + 88, sizeof(ep));
+    CHECK(ep.h.type == VIOT_NODE_MMIO);
+    CHECK(ep.endpoint == 0x10001);
+    CHECK(ep.base_address == x86::VIRTIO_MMIO_START + x86::VIRTIO_MMIO_SLOT_SIZE);
+    CHECK(ep.output_node == 48);
+}
+
+TEST_CASE("a VIOT needs exactly one IOMMU", "[acpi][viot]")
+{
+    ViotTopology none;
+    ViotTopology both;
+    both.iommu_pci_bdf = 0x10;
+    both.iommu_mmio_base = 0xd0000000;
+
+    CHECK_FALSE(build_viot(none));
+    CHECK_FALSE(build_viot(both));
 }

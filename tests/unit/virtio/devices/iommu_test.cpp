@@ -249,6 +249,28 @@ TEST_CASE("a device behind the IOMMU works through mappings of its rings and buf
     CHECK(f.iommu->faults_reported() == 0);
 }
 
+TEST_CASE("translations within one mapping are served from the cache until the mapping changes",
+    "[virtio][iommu]")
+{
+    Fixture f;
+    REQUIRE(f.ok(attach_req(1, EP)) == VIRTIO_IOMMU_S_OK);
+    const std::uint64_t buf = f.guest.alloc(PAGE, PAGE);
+    f.map_identity(buf, PAGE);
+    const auto& dma = *f.translated;
+    const auto* iommu_dma = dynamic_cast<const IommuDma*>(&dma);
+    REQUIRE(iommu_dma != nullptr);
+
+    REQUIRE(dma.resolve(buf, 64, Access::read));
+    REQUIRE(dma.resolve(buf + 64, 64, Access::write));
+    CHECK(iommu_dma->cache_hits() == 1);
+    REQUIRE(f.ok(map_req(1, 0x9000'0000, 0x9000'0fff, buf)) == VIRTIO_IOMMU_S_OK);
+    REQUIRE(dma.resolve(buf + 128, 64, Access::read)); // MAP adds, takes nothing away
+    CHECK(iommu_dma->cache_hits() == 2);
+    REQUIRE(f.ok(unmap_req(1, buf, buf + PAGE - 1)) == VIRTIO_IOMMU_S_OK);
+    CHECK_FALSE(dma.resolve(buf, 64, Access::read));
+    CHECK(iommu_dma->cache_hits() == 2);
+}
+
 TEST_CASE("an IOVA range over two mappings reaches two scattered guest pages", "[virtio][iommu]")
 {
     Fixture f;
