@@ -45,6 +45,11 @@ template <class T>
 
 } // namespace
 
+IommuReservedRange msi_doorbell_range() noexcept
+{
+    return IommuReservedRange { VIRTIO_IOMMU_RESV_MEM_T_MSI, 0xfee0'0000, 0xfeef'ffff };
+}
+
 IommuDevice::IommuDevice(Options options)
     : DeviceBase(DeviceType::iommu, { REQUEST_QUEUE_SIZE, EVENT_QUEUE_SIZE },
         OFFERED

@@ -17,6 +17,11 @@
 
 namespace vmm::virtio {
 
+// The MSI doorbell window of the x86 machine (Intel SDM vol. 3 §11.11.1, where a device's MSI
+// writes land): PROBE reports it as VIRTIO_IOMMU_RESV_MEM_T_MSI, so the driver neither maps it
+// nor expects MSIs to need a mapping.
+[[nodiscard]] IommuReservedRange msi_doorbell_range() noexcept;
+
 // Queue 0 carries ATTACH, DETACH, MAP, UNMAP and PROBE requests, queue 1 takes fault reports.
 // Endpoints are registered by the VMM (the devices behind the IOMMU); endpoint_dma() gives each
 // its translated DMA space.
@@ -56,6 +61,8 @@ public:
     // lives as long as the IOMMU device.
     [[nodiscard]] const DmaSpace& add_endpoint(std::uint32_t endpoint, const DmaSpace& direct);
 
+    // Features are acked on a vCPU thread (FEATURES_OK): legacy bypass follows them.
+    void ack_features(std::uint64_t features) noexcept override;
     [[nodiscard]] Result<> activate(ActivationContext ctx) override;
     void reset() noexcept override;
     void on_queue_notify(std::uint16_t queue_index) noexcept override;
@@ -70,7 +77,6 @@ public:
 
 private:
     void on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
-    void ack_features(std::uint64_t features) noexcept override;
 
     void process_requests() noexcept;
     // The status to write, or nullopt when the request cannot be answered (unparseable or an

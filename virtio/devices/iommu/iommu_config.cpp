@@ -13,16 +13,7 @@ namespace {
 
 constexpr std::array<std::string_view, 2> KEYS { "bypass", "legacy_bypass" };
 
-// x86's MSI address window (Intel SDM vol. 3 §11.11.1), where a device's MSI writes land.
-constexpr std::uint64_t MSI_WINDOW_START = 0xfee0'0000;
-constexpr std::uint64_t MSI_WINDOW_END = 0xfeef'ffff;
-
 } // namespace
-
-IommuReservedRange msi_doorbell_range() noexcept
-{
-    return IommuReservedRange { VIRTIO_IOMMU_RESV_MEM_T_MSI, MSI_WINDOW_START, MSI_WINDOW_END };
-}
 
 Result<IommuDevice::Options> parse_iommu_params(const config::DeviceConfig& entry)
 {

@@ -21,8 +21,4 @@ namespace vmm::virtio {
 [[nodiscard]] Result<> validate_iommu(const config::DeviceConfig& entry);
 [[nodiscard]] Result<std::unique_ptr<Device>> make_iommu(const config::DeviceConfig& entry, DeviceResources& resources);
 
-// The MSI doorbell window of the x86 machine: PROBE reports it as VIRTIO_IOMMU_RESV_MEM_T_MSI,
-// so the driver neither maps it nor expects MSIs to need a mapping.
-[[nodiscard]] IommuReservedRange msi_doorbell_range() noexcept;
-
 } // namespace vmm::virtio

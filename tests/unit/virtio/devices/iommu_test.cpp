@@ -11,7 +11,6 @@
 #include "tests/support/echo_device.hpp"
 #include "tests/support/mmio_driver.hpp"
 #include "virtio/devices/iommu/iommu.hpp"
-#include "virtio/devices/iommu/iommu_config.hpp"
 #include "virtio/spec/iommu.hpp"
 #include "virtio/transport/mmio_transport.hpp"
 
