@@ -5,12 +5,15 @@
 #include <array>
 #include <string>
 
+#include "virtio/devices/block/block_config.hpp"
+
 namespace vmm::virtio {
 namespace {
 
-// The only list of device kinds. Empty until the first device model lands; entries look like
-//     { "rng", &make_rng, &validate_rng },
-constexpr std::array<DeviceKind, 0> DEVICE_KINDS {};
+// The only list of device kinds.
+constexpr std::array DEVICE_KINDS {
+    DeviceKind { "block", &block::make_block, &block::validate_block },
+};
 
 [[nodiscard]] std::string known_names(std::span<const DeviceKind> kinds)
 {
