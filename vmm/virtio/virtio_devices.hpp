@@ -58,10 +58,14 @@ public:
     [[nodiscard]] nlohmann::json status() const;
     // Resets every device (they stop touching guest memory); on the loop thread at shutdown.
     void reset_all();
+    // API "block-resize": the block device whose "id" (or, without one, origin such as
+    // "devices[0]") is `id` gets `bytes` of storage and tells its driver. Loop thread.
+    [[nodiscard]] Result<nlohmann::json> resize_block(const std::string& id, std::uint64_t bytes);
 
 private:
     struct Slot {
         std::string origin;
+        std::string id; // the device's "id" key, else its origin
         std::string type;
         config::Transport transport;
         std::uint64_t address = 0;
