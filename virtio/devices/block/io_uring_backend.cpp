@@ -84,6 +84,8 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::open(
 Result<> IoUringBackend::init(const IoUringOptions& options)
 {
     io_uring_params params {};
+    // No COOP_TASKRUN or DEFER_TASKRUN: the loop sleeps in epoll_wait, and completions must
+    // wake it through the eventfd without waiting for its next system call.
     params.flags = IORING_SETUP_CQSIZE;
     params.cq_entries = options.entries * 4;
     if (const int r = io_uring_queue_init_params(options.entries, &ring_, &params); r < 0) {
@@ -119,7 +121,13 @@ IoUringBackend::~IoUringBackend()
         drain();
     }
     watch_.reset();
+    // The ring holds the registered file and goes away asynchronously after queue_exit; drop
+    // the lock now, so that a VM restarted in this process can open the image again at once.
+    (void)::flock(fd_.get(), LOCK_UN);
     if (ring_ready_) {
+        if (fixed_file_) {
+            (void)io_uring_unregister_files(&ring_);
+        }
         io_uring_queue_exit(&ring_);
     }
 }
