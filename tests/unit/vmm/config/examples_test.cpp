@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
+#include "virtio/devices/block/block_config.hpp"
 #include "vmm/config/config.hpp"
 
 using namespace vmm::config;
@@ -152,4 +153,25 @@ TEST_CASE("the parser accepts every key the schema declares", "[config]")
         doc[json::json_pointer(key)] = nullptr;
         CHECK_THAT(error_text(parse_json(doc, "/")), !Contains("unknown key"));
     }
+}
+
+TEST_CASE("the schema's block entry names exactly the keys the block device reads", "[config]")
+{
+    const json schema = read_json(source_root() / "configs" / "vireo.schema.json");
+    const json& then = schema["properties"]["devices"]["items"]["allOf"][0]["then"];
+    std::vector<std::string> schema_keys;
+    for (const auto& [key, value] : then["properties"].items()) {
+        if (key != "type" && key != "transport") {
+            schema_keys.push_back(key);
+        }
+    }
+    std::vector<std::string> device_keys;
+    for (const auto key : vmm::virtio::block::block_config_keys()) {
+        device_keys.emplace_back(key);
+    }
+    std::sort(schema_keys.begin(), schema_keys.end());
+    std::sort(device_keys.begin(), device_keys.end());
+
+    CHECK(then["properties"].contains("path"));
+    CHECK(schema_keys == device_keys);
 }
