@@ -471,19 +471,34 @@ void BlockDevice::handle_segments(Queue& queue, DescriptorChain&& chain, std::ui
         complete(queue, std::move(chain), VIRTIO_BLK_S_IOERR); // these are writes
         return;
     }
-    // Guest-controlled: the segment count, bounded before anything is copied.
-    const std::size_t len = chain.reader().available();
-    if (len == 0 || len % SEGMENT != 0 || len / SEGMENT > max_seg) {
+    // Guest-controlled: the segment count, bounded before anything is copied. Linux (up to at
+    // least 6.12, drivers/block/virtio_blk.c) picks the data direction from bit 0 of the type,
+    // so its SECURE_ERASE segments arrive device-writable, in front of the status byte: take
+    // them from there when there are no readable ones.
+    const bool from_writable = type == VIRTIO_BLK_T_SECURE_ERASE && chain.reader().available() == 0;
+    const std::size_t len = from_writable ? chain.writer().available() - 1 : chain.reader().available();
+    if (len == 0 || len % SEGMENT != 0 || len / SEGMENT > std::min(max_seg, BlockOptions::MAX_SEGMENTS)) {
         VMM_LOG_GUEST(spdlog::level::warn, "virtio-blk {}: {} with {} bytes of segments (at most {} of {} bytes)",
             backend_->describe(), type_name(type), len, max_seg, SEGMENT);
         complete(queue, std::move(chain), VIRTIO_BLK_S_IOERR);
         return;
     }
+    // Copied once into host memory (at most MAX_SEGMENTS * 16 bytes), then validated.
+    std::array<VirtioBlkDiscardWriteZeroes, BlockOptions::MAX_SEGMENTS> raw {};
+    const auto raw_bytes = std::as_writable_bytes(std::span(raw)).first(len);
+    if (from_writable) {
+        std::size_t at = 0;
+        for (const iovec& v : chain.writer().iovecs(len)) {
+            std::memcpy(raw_bytes.data() + at, v.iov_base, v.iov_len);
+            at += v.iov_len;
+        }
+    } else {
+        // Invariant: len bytes are readable.
+        (void)chain.reader().read(raw_bytes);
+    }
     boost::container::small_vector<Segment, 4> segments;
     for (std::size_t i = 0; i < len / SEGMENT; ++i) {
-        // Invariant: len bytes are readable, so each read succeeds.
-        const auto s = chain.reader().read_obj<VirtioBlkDiscardWriteZeroes>().value_or(VirtioBlkDiscardWriteZeroes {});
-        segments.push_back(Segment { s.sector.get(), s.num_sectors.get(), s.flags.get() });
+        segments.push_back(Segment { raw[i].sector.get(), raw[i].num_sectors.get(), raw[i].flags.get() });
     }
     // §5.2.6.2: any unknown flag (or unmap on discard) is UNSUPP, before any range is looked at.
     for (const auto& s : segments) {

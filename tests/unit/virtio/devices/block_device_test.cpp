@@ -721,6 +721,23 @@ TEST_CASE("secure erase overwrites each range with zeroes and then commits", "[v
     CHECK(rig.image(4 * 512, 2048) == std::vector<std::byte>(2048));
 }
 
+TEST_CASE("secure erase segments sent device-writable, as Linux sends them, are accepted", "[virtio][blk]")
+{
+    BlkRig rig(with(discard_options()));
+    fill_image(rig);
+    rig.start();
+    const auto s = std::array { seg(4, 4) };
+    // drivers/block/virtio_blk.c picks the direction from bit 0 of the type (14 is even).
+    const auto r = rig.request(0, VIRTIO_BLK_T_SECURE_ERASE, 0, 16, true, std::as_bytes(std::span(s)));
+
+    const auto used = rig.run();
+
+    REQUIRE(used);
+    CHECK(used->len == 1);
+    CHECK(rig.status(r) == VIRTIO_BLK_S_OK);
+    CHECK(rig.image(4 * 512, 2048) == std::vector<std::byte>(2048));
+}
+
 TEST_CASE("a secure erase whose commit fails reports IOERR and fails later flushes", "[virtio][blk]")
 {
     BlkRig rig(with(discard_options()));

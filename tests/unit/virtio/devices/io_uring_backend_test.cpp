@@ -379,3 +379,20 @@ TEST_CASE("io_uring: completions arrive through the eventfd watch on the event l
     CHECK(rig.data(r) == image.read(8 * 512, 4096));
     CHECK(rig.irq.queue_count(0) == 1);
 }
+
+TEST_CASE("io_uring: secure erase and zero-fill of more than one zero buffer per write", "[virtio][blk][io_uring]")
+{
+    TempImage image(4 * 1024 * 1024);
+    BlockOptions o;
+    o.secure_erase = true;
+    UringRig u(image, o);
+    auto& rig = *u.rig;
+    rig.start();
+    const auto e = std::array { seg(4096, 2048 + 8) }; // 1 MiB + 4 KiB at 2 MiB
+    const auto r = rig.segments(0, VIRTIO_BLK_T_SECURE_ERASE, e);
+
+    rig.run();
+
+    CHECK(rig.status(r) == VIRTIO_BLK_S_OK);
+    CHECK(image.read(2 * 1024 * 1024, 1024 * 1024 + 4096) == std::vector<std::byte>(1024 * 1024 + 4096));
+}
