@@ -100,7 +100,7 @@ BlockDevice::BlockDevice(std::unique_ptr<BlockBackend> backend, BlockOptions opt
     cfg.topology.opt_io_size.set(options_.opt_io_size);
     cfg.writeback = initial_writeback();
     cfg.num_queues.set(options_.num_queues);
-    const std::uint32_t alignment = options_.blk_size / VIRTIO_BLK_SECTOR_SIZE;
+    const auto alignment = static_cast<std::uint32_t>(options_.blk_size / VIRTIO_BLK_SECTOR_SIZE);
     if (options_.discard) {
         cfg.max_discard_sectors.set(options_.max_discard_sectors);
         cfg.max_discard_seg.set(options_.max_discard_seg);
