@@ -5,6 +5,7 @@
 #include <array>
 #include <string>
 
+#include "virtio/devices/block/block_config.hpp"
 #include "virtio/devices/console/console_config.hpp"
 #include "virtio/devices/iommu/iommu_config.hpp"
 #include "virtio/devices/rng/rng_config.hpp"
@@ -14,6 +15,7 @@ namespace {
 
 // The only list of device kinds.
 constexpr std::array DEVICE_KINDS {
+    DeviceKind { "block", &block::make_block, &block::validate_block },
     DeviceKind { "console", &make_console, &validate_console },
     DeviceKind { "iommu", &make_iommu, &validate_iommu },
     DeviceKind { "rng", &make_rng, &validate_rng },

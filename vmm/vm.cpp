@@ -65,7 +65,7 @@ struct Vm::Impl {
     Result<> setup_vcpus();
     void request_stop(StopEvent e); // any thread
     void on_stop(StopEvent e);      // loop thread
-    Result<nlohmann::json> on_api(const std::string& command);
+    Result<nlohmann::json> on_api(const std::string& command, const nlohmann::json& request);
     nlohmann::json status() const;
 };
 
@@ -259,7 +259,7 @@ Result<> Vm::Impl::build(bool* config_error)
     VMM_TRY(setup_vcpus());
     if (cfg.api_socket) {
         api = VMM_TRY(ApiServer::open(loop.io(), *cfg.api_socket,
-            [this](const std::string& command, const nlohmann::json&) { return on_api(command); }));
+            [this](const std::string& command, const nlohmann::json& request) { return on_api(command, request); }));
     }
     return {};
 }
@@ -303,7 +303,7 @@ nlohmann::json Vm::Impl::status() const
     };
 }
 
-Result<nlohmann::json> Vm::Impl::on_api(const std::string& command)
+Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohmann::json& request)
 {
     if (command == "status") {
         return status();
@@ -342,7 +342,27 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command)
         on_stop({ StopReason::poweroff, 0, "quit requested through the API" });
         return nlohmann::json::object();
     }
-    return fail(Errc::not_found, "unknown command '{}' (known: status, pause, resume, shutdown, quit, iommu-state)", command);
+    if (command == "block-resize") {
+        // {"command": "block-resize", "id": "data", "size": 2147483648 | "2G"}
+        const auto id = request.find("id");
+        const auto size = request.find("size");
+        if (id == request.end() || !id->is_string() || size == request.end()) {
+            return fail(Errc::invalid_argument,
+                "block-resize needs \"id\" (a block device's id) and \"size\" (bytes, or a size such as \"2G\")");
+        }
+        std::uint64_t bytes = 0;
+        if (size->is_number_unsigned()) {
+            bytes = size->get<std::uint64_t>();
+        } else if (size->is_string()) {
+            bytes = VMM_TRY(config::parse_size(size->get<std::string>()));
+        } else {
+            return fail(Errc::invalid_argument, "block-resize: \"size\" must be a byte count or a size string");
+        }
+        return virtio ? virtio->resize_block(id->get<std::string>(), bytes)
+                      : fail(Errc::not_found, "no block device \"{}\"", id->get<std::string>());
+    }
+    return fail(Errc::not_found,
+        "unknown command '{}' (known: status, pause, resume, shutdown, quit, iommu-state, block-resize)", command);
 }
 
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { }

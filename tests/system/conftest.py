@@ -50,6 +50,14 @@ def guest_initramfs():
 
 
 @pytest.fixture(scope="session")
+def guest_initramfs_bench():
+    """The initramfs with the `bench` tool group (fio); guests need 512 MiB for it."""
+    if os.environ.get("VIREO_GUEST_INITRAMFS_BENCH"):
+        return pathlib.Path(os.environ["VIREO_GUEST_INITRAMFS_BENCH"])
+    return _script_output("guest-initramfs", "--with", "bench")
+
+
+@pytest.fixture(scope="session")
 def vireo():
     """The vireo binary of the main build directory."""
     path = ROOT / "build" / "vireo"

@@ -56,6 +56,8 @@ struct DeviceConfig {
     bool packed = true;
     std::optional<bool> notification_data;
     bool iommu = false;
+    // A name for the API (block-resize, status); default: the origin.
+    std::optional<std::string> id;
     // Every other key, for the device's own factory to check.
     nlohmann::json params = nlohmann::json::object();
     // Where the entry came from, for messages: "devices[2]" or "--device #1".

@@ -309,6 +309,8 @@ Result<DeviceConfig> detail::device_from_json(
             dev.notification_data = VMM_TRY(as_bool(value, fmt::format("{}notification_data", key_prefix)));
         } else if (key == "iommu") {
             dev.iommu = VMM_TRY(as_bool(value, fmt::format("{}iommu", key_prefix)));
+        } else if (key == "id") {
+            dev.id = VMM_TRY(as_nonempty_string(value, fmt::format("{}id", key_prefix)));
         } else if (key != "type") {
             dev.params[key] = value;
         }

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "arch/x86_64/layout.hpp"
+#include "virtio/devices/block/block_device.hpp"
 #include "virtio/registry.hpp"
 #include "vmm/base/log.hpp"
 
@@ -144,6 +145,7 @@ Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, std::unique_ptr<virt
     const config::DeviceConfig& cfg = *entry.config;
     Slot slot;
     slot.origin = cfg.origin;
+    slot.id = cfg.id.value_or(cfg.origin);
     slot.type = cfg.type;
     slot.transport = cfg.transport;
     virtio::TransportOptions options;
@@ -192,6 +194,7 @@ nlohmann::json VirtioDevices::status() const
         }
         out.push_back({
             { "origin", s.origin },
+            { "id", s.id },
             { "type", s.type },
             { "transport", config::to_string(s.transport) },
             { "address", fmt::format("{:#x}", s.address) },
@@ -208,6 +211,28 @@ nlohmann::json VirtioDevices::status() const
 nlohmann::json VirtioDevices::iommu_state() const
 {
     return iommu_ != nullptr ? iommu_->state() : nlohmann::json();
+}
+
+Result<nlohmann::json> VirtioDevices::resize_block(const std::string& id, std::uint64_t bytes)
+{
+    std::string known;
+    for (auto& s : slots_) {
+        if (s.type != "block") {
+            continue;
+        }
+        if (s.id != id) {
+            known += (known.empty() ? "" : ", ") + s.id;
+            continue;
+        }
+        virtio::TransportCore* c = core(s);
+        auto* blk = c != nullptr ? dynamic_cast<virtio::block::BlockDevice*>(&c->device()) : nullptr;
+        if (blk == nullptr) {
+            return fail(Errc::not_found, "device \"{}\" is not a block device", id);
+        }
+        const std::uint64_t capacity = VMM_TRY(blk->resize(bytes));
+        return nlohmann::json { { "id", s.id }, { "capacity_sectors", capacity }, { "size", capacity * 512 } };
+    }
+    return fail(Errc::not_found, "no block device \"{}\" (block devices: {})", id, known.empty() ? "none" : known);
 }
 
 void VirtioDevices::reset_all()

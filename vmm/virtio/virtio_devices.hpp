@@ -75,10 +75,14 @@ public:
     void reset_all();
     // API iommu-state: the virtio-iommu's domains, mappings and faults; null without one.
     [[nodiscard]] nlohmann::json iommu_state() const;
+    // API "block-resize": the block device whose "id" (or, without one, origin such as
+    // "devices[0]") is `id` gets `bytes` of storage and tells its driver. Loop thread.
+    [[nodiscard]] Result<nlohmann::json> resize_block(const std::string& id, std::uint64_t bytes);
 
 private:
     struct Slot {
         std::string origin;
+        std::string id; // the device's "id" key, else its origin
         std::string type;
         config::Transport transport;
         std::uint64_t address = 0;

@@ -301,3 +301,8 @@ TEST_CASE("the registry names the entry in a factory's error too", "[virtio][reg
     REQUIRE_FALSE(dev);
     CHECK(dev.error().describe() == "devices[0] (type \"echo\"): cannot open the backend");
 }
+
+TEST_CASE("the built-in registry lists the block kind", "[virtio][registry]")
+{
+    CHECK(find_device_kind(device_kinds(), "block") != nullptr);
+}

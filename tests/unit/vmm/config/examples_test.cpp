@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
+#include "virtio/devices/block/block_config.hpp"
 #include "vmm/config/config.hpp"
 
 using namespace vmm::config;
@@ -152,4 +153,30 @@ TEST_CASE("the parser accepts every key the schema declares", "[config]")
         doc[json::json_pointer(key)] = nullptr;
         CHECK_THAT(error_text(parse_json(doc, "/")), !Contains("unknown key"));
     }
+}
+
+TEST_CASE("the schema's block entry names exactly the keys the block device reads", "[config]")
+{
+    const json schema = read_json(source_root() / "configs" / "vireo.schema.json");
+    const json& items = schema["properties"]["devices"]["items"];
+    const json& then = items["allOf"][0]["then"];
+    std::vector<std::string> schema_keys;
+    for (const auto& [key, value] : then["properties"].items()) {
+        // The keys every device entry has (type, transport, packed, ...) are the config's.
+        if (!items["properties"].contains(key)) {
+            schema_keys.push_back(key);
+        }
+    }
+    for (const auto& [key, value] : items["properties"].items()) {
+        CHECK(then["properties"].contains(key));
+    }
+    std::vector<std::string> device_keys;
+    for (const auto key : vmm::virtio::block::block_config_keys()) {
+        device_keys.emplace_back(key);
+    }
+    std::sort(schema_keys.begin(), schema_keys.end());
+    std::sort(device_keys.begin(), device_keys.end());
+
+    CHECK(then["properties"].contains("path"));
+    CHECK(schema_keys == device_keys);
 }

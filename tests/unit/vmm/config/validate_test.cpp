@@ -24,6 +24,19 @@ VmConfig valid_config(const TempDir& dir)
 
 } // namespace
 
+namespace {
+
+DeviceConfig device(std::string type, Transport transport, std::string origin)
+{
+    DeviceConfig d;
+    d.type = std::move(type);
+    d.transport = transport;
+    d.origin = std::move(origin);
+    return d;
+}
+
+} // namespace
+
 TEST_CASE("a config with an existing kernel and default values is valid", "[config]")
 {
     const TempDir dir;
@@ -156,16 +169,8 @@ TEST_CASE("the device validator is called for each device and its error carries 
 {
     const TempDir dir;
     VmConfig cfg = valid_config(dir);
-    cfg.devices.push_back(DeviceConfig { .type = "rng",
-        .transport = Transport::pci,
-        .params = nlohmann::json::object(),
-        .origin = "devices[0]",
-        .base_dir = {} });
-    cfg.devices.push_back(DeviceConfig { .type = "blk",
-        .transport = Transport::mmio,
-        .params = nlohmann::json::object(),
-        .origin = "--device #1",
-        .base_dir = {} });
+    cfg.devices.push_back(device("rng", Transport::pci, "devices[0]"));
+    cfg.devices.push_back(device("blk", Transport::mmio, "--device #1"));
     int calls = 0;
     const DeviceValidator validator = [&calls](const DeviceConfig& dev) -> vmm::Result<> {
         ++calls;
@@ -187,11 +192,7 @@ TEST_CASE("without a device validator device entries pass the generic checks onl
 {
     const TempDir dir;
     VmConfig cfg = valid_config(dir);
-    cfg.devices.push_back(DeviceConfig { .type = "no-such-device",
-        .transport = Transport::pci,
-        .params = nlohmann::json::object(),
-        .origin = "devices[0]",
-        .base_dir = {} });
+    cfg.devices.push_back(device("no-such-device", Transport::pci, "devices[0]"));
 
     CHECK(validate(cfg));
 }

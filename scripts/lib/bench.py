@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""scripts/bench: virtio-blk, Vireo against QEMU, and the device model against fio.
+
+Two parts, each interleaved ABBA so that drift on a noisy machine hits both sides alike; only
+the ratios of one run mean anything:
+
+- guest (through scripts/sandbox, which has /dev/kvm): the same kernel, initramfs (--with bench),
+  command line, 1 vCPU and 512 MiB under Vireo (virtio-mmio) and QEMU (-M microvm, modern
+  virtio-mmio, -nodefaults -no-user-config), one raw image on the sandbox's tmpfs (page
+  cached). Measured: exec to the agent's init marker, VMM memory beyond guest RAM after boot
+  and at the end of the I/O run (smaps Rss/Pss, executable text apart), fio 4 KiB randread and
+  randwrite at QD1 and QD32 (IOPS, p50/p99 completion latency at QD1), and IOPS per CPU-second
+  of the VMM process.
+- inproc (on this machine, no KVM): tests/bench/blk_bench, requests per second through the
+  device model over fake guest memory and the real io_uring backend, against fio with io_uring
+  on the same page-cached file.
+
+usage: scripts/bench [--rounds N] [--seconds S] [--out FILE] [--no-guest] [--no-inproc]
+       bench.py --inside OUT ROUNDS SECONDS   (the guest part, inside the sandbox)
+"""
+import argparse
+import json
+import os
+import pathlib
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "system"))
+
+MiB = 1 << 20
+GUEST_MEMORY_MIB = 512
+JOBS = ["randread-qd1", "randread-qd32", "randwrite-qd1", "randwrite-qd32"]
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def fill_image(path, size):
+    chunk = bytes(range(256)) * (MiB // 256)
+    with open(path, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(chunk)
+
+
+# ---- in-process ---------------------------------------------------------------------------
+
+def run_blk_bench(image, rw, qd, seconds):
+    out = subprocess.run([str(ROOT / "build" / "tests" / "blk_bench"), "--file", image, "--rw", rw, "--qd", str(qd),
+                          "--seconds", str(seconds)], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out)["iops"]
+
+
+def run_host_fio(image, rw, qd, seconds):
+    out = subprocess.run(["fio", "--name=host", f"--filename={image}", "--ioengine=io_uring", f"--rw={rw}", "--bs=4k",
+                          f"--iodepth={qd}", "--time_based", f"--runtime={seconds}", "--invalidate=0",
+                          "--norandommap", "--randrepeat=0", "--output-format=json"],
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
+    job = json.loads(out)["jobs"][0]
+    return job["read"]["iops"] + job["write"]["iops"]
+
+
+def inproc(rounds, seconds):
+    tmp = tempfile.mkdtemp(prefix="vireo-bench-")
+    image = os.path.join(tmp, "inproc.img")
+    try:
+        fill_image(image, 256 * MiB)
+        results = {}
+        for job in JOBS:
+            rw, qd = job.split("-qd")
+            model, fio = [], []
+            for r in range(rounds):
+                order = [("model", model), ("fio", fio)] if r % 2 == 0 else [("fio", fio), ("model", model)]
+                for name, sink in order:
+                    run = run_blk_bench if name == "model" else run_host_fio
+                    sink.append(run(image, rw, int(qd), seconds))
+            results[job] = {"device_model_iops": model, "fio_iops": fio,
+                            "ratio": ratio(median(model), median(fio))}
+        return results
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- guests (inside the sandbox) ----------------------------------------------------------
+
+def smaps_overhead(pid):
+    """Rss and Pss in KiB of mappings that are not guest RAM, and of executable text."""
+    rss = pss = text = 0
+    current = None
+    try:
+        lines = open(f"/proc/{pid}/smaps").read().splitlines()
+    except OSError:
+        return None
+    entries = []
+    for line in lines:
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            current = {"header": line, "Rss": 0, "Pss": 0, "Size": 0}
+            entries.append(current)
+        elif current is not None:
+            m = re.match(r"^(Size|Rss|Pss):\s+(\d+) kB", line)
+            if m:
+                current[m.group(1)] = int(m.group(2))
+    for e in entries:
+        fields = e["header"].split()
+        perms = fields[1]
+        path = fields[5] if len(fields) > 5 else ""
+        # Guest RAM: an anonymous (or memfd) mapping of at least a quarter of the guest's RAM.
+        anon_big = (path == "" or path.startswith("/memfd:") or path == "[anon]") and \
+            e["Size"] >= GUEST_MEMORY_MIB * 1024 // 4
+        if anon_big:
+            continue
+        if "x" in perms and path.startswith("/"):
+            text += e["Rss"]
+            continue
+        rss += e["Rss"]
+        pss += e["Pss"]
+    return {"rss_kib": rss, "pss_kib": pss, "text_rss_kib": text}
+
+
+def cpu_seconds(pid):
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def parse_terse(line, write):
+    f = line.split(";")
+    base = 46 if write else 5  # 0-based start of the write / read status block (terse v3)
+    iops = float(f[base + 2])
+    pct = {}
+    for item in f[base + 12:base + 32]:
+        if "%=" in item:
+            p, v = item.split("%=")
+            pct[float(p)] = int(v)
+    return {"iops": iops, "clat_p50_us": pct.get(50.0), "clat_p99_us": pct.get(99.0)}
+
+
+class Run:
+    """One VMM process, its output with the time each agent record arrived."""
+
+    def __init__(self, argv):
+        self.start = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.output = ""
+        self.marks = {}
+        self.samples = {}
+        self.lock = threading.Condition()
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        pending = ""
+        for chunk in iter(lambda: self.proc.stdout.read1(4096), b""):
+            now = time.monotonic()
+            text = chunk.decode("utf-8", "replace")
+            with self.lock:
+                self.output += text
+                pending += text
+                *lines, pending = re.split(r"\r\n|\r|\n", pending)
+                for line in lines:
+                    m = re.search(r"VIREO-AGENT: (init|begin \S+|info bench\.(ready|done)=)", line)
+                    if m:
+                        key = m.group(1).split("=")[0]
+                        self.marks.setdefault(key, now)
+                        if key in ("begin bench-blk", "info bench.ready", "info bench.done"):
+                            self.samples[key] = (smaps_overhead(self.proc.pid), cpu_seconds(self.proc.pid))
+                self.lock.notify_all()
+
+    def wait(self, timeout):
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+            return None
+
+
+def guest_round(vmm, argv, timeout, seconds):
+    run = Run(argv)
+    rc = run.wait(timeout)
+    time.sleep(0.2)
+    info = dict(re.findall(r"VIREO-AGENT: info (bench\.[\w.-]+)=([^\r\n]*)", run.output))
+    result = {"vmm": vmm, "exit": rc}
+    if "init" in run.marks:
+        result["boot_to_init_ms"] = (run.marks["init"] - run.start) * 1000
+    boot = run.samples.get("begin bench-blk")
+    done = run.samples.get("info bench.done")
+    ready = run.samples.get("info bench.ready")
+    result["memory_after_boot"] = boot[0] if boot else None
+    result["memory_after_io"] = done[0] if done else None
+    jobs = {}
+    for job in JOBS:
+        if f"bench.{job}" in info:
+            jobs[job] = parse_terse(info[f"bench.{job}"], job.startswith("randwrite"))
+    result["fio"] = jobs
+    if ready and done and ready[1] is not None and done[1] is not None:
+        cpu = done[1] - ready[1]
+        result["vmm_cpu_seconds_during_fio"] = cpu
+        requests = sum(j["iops"] for j in jobs.values()) * seconds
+        result["requests_per_vmm_cpu_second"] = requests / cpu if cpu > 0 else None
+    result["engine"] = info.get("bench.engine")
+    if not jobs:
+        result["output_tail"] = run.output[-3000:]
+    return result
+
+
+def inside(out, rounds, seconds):
+    from vmm import BASE_CMDLINE
+    kernel = os.environ["VIREO_GUEST_KERNEL"]
+    initramfs = os.environ["VIREO_GUEST_INITRAMFS_BENCH"]
+    tmp = os.environ.get("VIREO_SANDBOX_TMPFS") or tempfile.gettempdir()
+    image = os.path.join(tmp, "bench.img")
+    fill_image(image, 256 * MiB)
+    cmdline = f"{BASE_CMDLINE} vireo.test=bench-blk vireo.bench_runtime={seconds}"
+    vireo = [str(ROOT / "build" / "vireo"), "run", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
+             "--cpus", "1", "--memory", f"{GUEST_MEMORY_MIB}M", "--console", "stdio",
+             "--device", f"type=block,transport=mmio,path={image},serial=vireo-bench"]
+    qemu = ["qemu-system-x86_64", "-accel", "kvm", "-M", "microvm,acpi=on", "-cpu", "host", "-smp", "1",
+            "-m", f"{GUEST_MEMORY_MIB}M", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+            "-serial", "stdio", "-global", "virtio-mmio.force-legacy=false",
+            "-kernel", kernel, "-initrd", initramfs, "-append", cmdline,
+            "-drive", f"id=d0,file={image},format=raw,if=none,cache=writeback,aio=io_uring",
+            "-device", "virtio-blk-device,drive=d0,serial=vireo-bench"]
+    timeout = 120 + 8 * seconds * len(JOBS)
+    runs = []
+    for r in range(rounds):
+        order = [("vireo", vireo), ("qemu", qemu)] if r % 2 == 0 else [("qemu", qemu), ("vireo", vireo)]
+        for name, argv in order:
+            res = guest_round(name, argv, timeout, seconds)
+            res["round"] = r
+            runs.append(res)
+            print(f"bench: round {r} {name}: {json.dumps({k: v for k, v in res.items() if k != 'output_tail'})}",
+                  file=sys.stderr)
+    pathlib.Path(out).write_text(json.dumps(runs, indent=1))
+
+
+def summarize_guest(runs):
+    summary = {}
+    for vmm in ("vireo", "qemu"):
+        mine = [r for r in runs if r["vmm"] == vmm]
+        s = {"boot_to_init_ms": median([r.get("boot_to_init_ms") for r in mine])}
+        for when in ("memory_after_boot", "memory_after_io"):
+            s[when + "_rss_kib"] = median([(r.get(when) or {}).get("rss_kib") for r in mine])
+            s[when + "_pss_kib"] = median([(r.get(when) or {}).get("pss_kib") for r in mine])
+        s["text_rss_kib"] = median([(r.get("memory_after_boot") or {}).get("text_rss_kib") for r in mine])
+        for job in JOBS:
+            s[job + "_iops"] = median([r["fio"].get(job, {}).get("iops") for r in mine])
+            if job.endswith("qd1"):
+                s[job + "_p50_us"] = median([r["fio"].get(job, {}).get("clat_p50_us") for r in mine])
+                s[job + "_p99_us"] = median([r["fio"].get(job, {}).get("clat_p99_us") for r in mine])
+        s["cpu_seconds_during_fio"] = median([r.get("vmm_cpu_seconds_during_fio") for r in mine])
+        s["requests_per_vmm_cpu_second"] = median([r.get("requests_per_vmm_cpu_second") for r in mine])
+        summary[vmm] = s
+    return summary
+
+
+def table(summary, inproc_results):
+    lines = []
+    if summary:
+        lines.append(f"{'guest (nested, ratios only)':34} {'vireo':>12} {'qemu':>12} {'vireo/qemu':>11}")
+        for key in summary["vireo"]:
+            a, b = summary["vireo"][key], summary["qemu"].get(key)
+            fa = f"{a:12.1f}" if a is not None else f"{'-':>12}"
+            fb = f"{b:12.1f}" if b is not None else f"{'-':>12}"
+            r = ratio(a, b)
+            lines.append(f"{key:34} {fa} {fb} {r:11.2f}" if r is not None else f"{key:34} {fa} {fb} {'-':>11}")
+    if inproc_results:
+        lines.append("")
+        lines.append(f"{'in process (no KVM)':34} {'model IOPS':>12} {'fio IOPS':>12} {'model/fio':>11}")
+        for job, r in inproc_results.items():
+            lines.append(f"{job:34} {median(r['device_model_iops']):12.0f} {median(r['fio_iops']):12.0f} "
+                         f"{r['ratio']:11.2f}")
+    return "\n".join(lines)
+
+
+def main(argv):
+    if argv and argv[0] == "--inside":
+        inside(argv[1], int(argv[2]), int(argv[3]))
+        return 0
+    p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--rounds", type=int, default=2, help="ABBA rounds (each runs both sides once)")
+    p.add_argument("--seconds", type=int, default=5, help="seconds per fio job / in-process run")
+    p.add_argument("--out", default="bench-results.json")
+    p.add_argument("--no-guest", action="store_true")
+    p.add_argument("--no-inproc", action="store_true")
+    a = p.parse_args(argv)
+    result = {"rounds": a.rounds, "seconds": a.seconds}
+    if not a.no_inproc:
+        print("bench: in-process device model against fio", file=sys.stderr)
+        result["inproc"] = inproc(a.rounds, a.seconds)
+    if not a.no_guest:
+        env = dict(os.environ)
+        env.setdefault("VIREO_GUEST_KERNEL", subprocess.run([str(ROOT / "scripts" / "guest-kernel"), "--print", "bzimage"],
+                                                            check=True, stdout=subprocess.PIPE, text=True).stdout.strip())
+        env.setdefault("VIREO_GUEST_INITRAMFS_BENCH", subprocess.run(
+            [str(ROOT / "scripts" / "guest-initramfs"), "--with", "bench"], check=True, stdout=subprocess.PIPE,
+            text=True).stdout.strip())
+        raw = os.path.join(tempfile.mkdtemp(prefix="vireo-bench-"), "guest.json")
+        timeout = 600 + a.rounds * 2 * (180 + 8 * a.seconds * len(JOBS))
+        print("bench: guests under Vireo and QEMU (scripts/sandbox)", file=sys.stderr)
+        rc = subprocess.run([str(ROOT / "scripts" / "sandbox"), "--memory", "4G", "--timeout", str(timeout), "--",
+                             "sh", "-c", 'export TMPDIR=$VIREO_SANDBOX_TMPFS; exec "$@"', "sh",
+                             "/usr/bin/python3", str(pathlib.Path(__file__).resolve()), "--inside", raw,
+                             str(a.rounds), str(a.seconds)], cwd=ROOT, env=env).returncode
+        if rc != 0 or not os.path.exists(raw):
+            print(f"bench: the guest part failed (status {rc})", file=sys.stderr)
+        else:
+            runs = json.loads(pathlib.Path(raw).read_text())
+            result["guest_runs"] = runs
+            result["guest"] = summarize_guest(runs)
+    pathlib.Path(a.out).write_text(json.dumps(result, indent=1))
+    print(table(result.get("guest"), result.get("inproc")))
+    print(f"bench: results in {a.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
