@@ -57,10 +57,15 @@ def fill_image(path, size):
 
 # ---- in-process ---------------------------------------------------------------------------
 
-def run_blk_bench(image, rw, qd, seconds):
+def run_blk_bench(image, rw, qd, seconds, iommu=False):
     out = subprocess.run([str(ROOT / "build" / "tests" / "blk_bench"), "--file", image, "--rw", rw, "--qd", str(qd),
-                          "--seconds", str(seconds)], check=True, stdout=subprocess.PIPE, text=True).stdout
+                          "--seconds", str(seconds)] + (["--iommu"] if iommu else []),
+                         check=True, stdout=subprocess.PIPE, text=True).stdout
     return json.loads(out)["iops"]
+
+
+def run_blk_bench_iommu(image, rw, qd, seconds):
+    return run_blk_bench(image, rw, qd, seconds, iommu=True)
 
 
 def run_host_fio(image, rw, qd, seconds):
@@ -80,14 +85,19 @@ def inproc(rounds, seconds):
         results = {}
         for job in JOBS:
             rw, qd = job.split("-qd")
-            model, fio = [], []
+            model, iommu, fio = [], [], []
+            runs = {"model": (run_blk_bench, model), "iommu": (run_blk_bench_iommu, iommu), "fio": (run_host_fio, fio)}
             for r in range(rounds):
-                order = [("model", model), ("fio", fio)] if r % 2 == 0 else [("fio", fio), ("model", model)]
-                for name, sink in order:
-                    run = run_blk_bench if name == "model" else run_host_fio
+                # ABBA over the three: every other round runs them in reverse.
+                order = ["model", "iommu", "fio"] if r % 2 == 0 else ["fio", "iommu", "model"]
+                for name in order:
+                    run, sink = runs[name]
                     sink.append(run(image, rw, int(qd), seconds))
-            results[job] = {"device_model_iops": model, "fio_iops": fio,
-                            "ratio": ratio(median(model), median(fio))}
+            # The IOMMU case maps every page of the harness's RAM separately and translates
+            # every ring and buffer access through them.
+            results[job] = {"device_model_iops": model, "device_model_iommu_iops": iommu, "fio_iops": fio,
+                            "ratio": ratio(median(model), median(fio)),
+                            "iommu_ratio": ratio(median(iommu), median(model))}
         return results
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -280,10 +290,11 @@ def table(summary, inproc_results):
             lines.append(f"{key:34} {fa} {fb} {r:11.2f}" if r is not None else f"{key:34} {fa} {fb} {'-':>11}")
     if inproc_results:
         lines.append("")
-        lines.append(f"{'in process (no KVM)':34} {'model IOPS':>12} {'fio IOPS':>12} {'model/fio':>11}")
+        lines.append(f"{'in process (no KVM)':34} {'model IOPS':>12} {'fio IOPS':>12} {'model/fio':>11} "
+                     f"{'+IOMMU IOPS':>12} {'IOMMU/none':>11}")
         for job, r in inproc_results.items():
             lines.append(f"{job:34} {median(r['device_model_iops']):12.0f} {median(r['fio_iops']):12.0f} "
-                         f"{r['ratio']:11.2f}")
+                         f"{r['ratio']:11.2f} {median(r['device_model_iommu_iops']):12.0f} {r['iommu_ratio']:11.2f}")
     return "\n".join(lines)
 
 

@@ -107,13 +107,46 @@ Result<> IoUringBackend::init(const IoUringOptions& options)
         return fail_errno(-r, "io_uring_register_eventfd");
     }
     if (options.loop != nullptr) {
+        loop_ = options.loop;
         watch_ = std::make_unique<FdWatch>(options.loop->io(), event_fd_.get(), [this] { on_event(); });
     }
     return {};
 }
 
+void IoUringBackend::set_eventfd(bool enabled) noexcept
+{
+    if (eventfd_toggle_ && io_uring_cq_eventfd_toggle(&ring_, enabled) < 0) {
+        eventfd_toggle_ = false; // kernel without IORING_CQ_EVENTFD_DISABLED: always on
+    }
+}
+
+void IoUringBackend::arm() noexcept
+{
+    if (loop_ == nullptr || reap_posted_) {
+        return;
+    }
+    if (io_uring_cq_ready(&ring_) == 0) {
+        // Enable, then look again: a completion that came in between did not signal.
+        set_eventfd(true);
+        if (io_uring_cq_ready(&ring_) == 0) {
+            return;
+        }
+    }
+    // Completions are waiting already: reap them on the next loop turn, without a wake-up
+    // through the eventfd (two system calls per completion batch saved).
+    set_eventfd(false);
+    reap_posted_ = true;
+    loop_->post([this, alive = alive_] {
+        if (*alive) {
+            reap_posted_ = false;
+            poll(false);
+        }
+    });
+}
+
 IoUringBackend::~IoUringBackend()
 {
+    *alive_ = false;
     // The owner drained before (device reset); make sure anyway that no request still writes
     // into memory that is about to go away.
     if (ring_ready_) {
@@ -257,6 +290,10 @@ void IoUringBackend::flush_submissions() noexcept
     }
     if (queued || io_uring_sq_ready(&ring_) > 0) {
         ++submit_calls_;
+        // What completes inside the submit call is reaped by arm(), not through the eventfd.
+        if (loop_ != nullptr) {
+            set_eventfd(false);
+        }
         int r = 0;
         do {
             r = io_uring_submit(&ring_);
@@ -265,6 +302,9 @@ void IoUringBackend::flush_submissions() noexcept
             // Entries stay in the submission queue and go with the next submit.
             VMM_LOG_GUEST(spdlog::level::err, "{}: io_uring_submit: {}", path_.string(),
                 std::error_code(-r, std::system_category()).message());
+        }
+        if (!reaping_) {
+            arm();
         }
     }
 }
@@ -388,6 +428,7 @@ void IoUringBackend::poll(bool wait) noexcept
     reap();
     flush_submissions();
     reaping_ = false;
+    arm();
     if (sink_ != nullptr) {
         sink_->io_batch_done();
     }

@@ -78,6 +78,10 @@ private:
     void finish(std::uint32_t index, int result) noexcept;
     void advance(Op& op, std::uint64_t n) noexcept;
     void on_event() noexcept;
+    // Completion wake-ups: the eventfd while the loop may sleep, a posted reap when completions
+    // are already there (page-cache reads complete inside io_uring_submit).
+    void set_eventfd(bool enabled) noexcept;
+    void arm() noexcept;
 
     std::filesystem::path path_;
     UniqueFd fd_;
@@ -98,6 +102,10 @@ private:
     std::size_t in_flight_ = 0;         // submitted by the sink and not yet completed
     std::uint64_t submit_calls_ = 0;
     bool reaping_ = false;
+    EventLoop* loop_ = nullptr;
+    bool reap_posted_ = false;
+    bool eventfd_toggle_ = true; // the kernel can switch CQ eventfd notifications off
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
     std::unique_ptr<FdWatch> watch_;
 };
 
