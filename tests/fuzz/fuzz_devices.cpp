@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: Apache-2.0
+// libFuzzer target: the device models' request parsers (virtio-blk requests and segment arrays,
+// virtio-console control messages and port data, virtio-rng buffers) behind a virtio-mmio
+// window, driven by arbitrary register accesses over rings and buffers that come from the
+// input, with the host side (I/O completion, console input and connections) interleaved.
+#include <array>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <span>
+
+#include <spdlog/spdlog.h>
+
+#include "tests/support/fake_block_backend.hpp"
+#include "tests/support/fake_guest.hpp"
+#include "tests/support/mmio_driver.hpp"
+#include "tests/support/test_host.hpp"
+#include "virtio/devices/block/block_device.hpp"
+#include "virtio/devices/console/console.hpp"
+#include "virtio/devices/rng/rng.hpp"
+#include "virtio/spec/mmio.hpp"
+#include "virtio/transport/mmio_transport.hpp"
+
+using namespace vmm;
+using namespace vmm::virtio;
+
+namespace {
+
+// Input layout: [0] the device (blk, console, rng), [1..3) the number of operations, then 8
+// bytes per operation, then RAM contents for the rings and buffers.
+constexpr std::size_t MAX_OPS = 256;
+constexpr std::uint64_t BASE = 0xd000'0000;
+constexpr std::uint64_t RING_AREA = 0x20000;
+
+[[noreturn]] void invariant_failed(const char* what)
+{
+    std::fprintf(stderr, "fuzz_devices: invariant violated: %s\n", what);
+    std::abort();
+}
+
+// A console port whose host side the fuzzer plays.
+class FuzzPort final : public PortBackend {
+public:
+    void start(Events events) override { events_ = std::move(events); }
+    void write(std::span<const std::byte> data) noexcept override { written_ += data.size(); }
+    void set_input_paused(bool paused) noexcept override { paused_ = paused; }
+    [[nodiscard]] bool connected() const noexcept override { return connected_; }
+    [[nodiscard]] std::filesystem::path pty_path() const override { return {}; }
+
+    void type(std::span<const std::byte> bytes)
+    {
+        if (!paused_ && events_.on_input) {
+            events_.on_input(bytes);
+        }
+    }
+    void toggle()
+    {
+        connected_ = !connected_;
+        if (events_.on_connection) {
+            events_.on_connection(connected_);
+        }
+    }
+
+private:
+    Events events_;
+    bool paused_ = false;
+    bool connected_ = true;
+    std::size_t written_ = 0;
+};
+
+class PatternSource final : public EntropySource {
+public:
+    [[nodiscard]] Result<std::size_t> read(std::span<const iovec> into) noexcept override
+    {
+        std::size_t n = 0;
+        for (const auto& v : into) {
+            std::memset(v.iov_base, 0xab, v.iov_len);
+            n += v.iov_len;
+        }
+        return n;
+    }
+    [[nodiscard]] std::string describe() const override { return "pattern"; }
+};
+
+struct Op {
+    std::uint8_t kind;
+    std::uint8_t selector;
+    std::uint8_t width;
+    std::uint8_t flags;
+    std::uint32_t value;
+};
+
+} // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***)
+{
+    spdlog::set_level(spdlog::level::off);
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    if (size < 3) {
+        return 0;
+    }
+    const std::uint8_t which = data[0] % 3;
+    const std::size_t ops = std::min<std::size_t>(static_cast<std::size_t>(data[1] | data[2] << 8), MAX_OPS);
+    std::size_t pos = 3;
+
+    test::FakeGuest guest;
+    test::TestHost host;
+    Bus bus { "mmio" };
+    std::uint32_t edges = 0;
+
+    test::FakeBlockBackend* disk = nullptr;
+    std::array<FuzzPort*, 3> ports {};
+    std::unique_ptr<Device> device;
+    switch (which) {
+    case 0: {
+        auto backend = std::make_unique<test::FakeBlockBackend>(1 << 20);
+        disk = backend.get();
+        block::BlockOptions o;
+        o.num_queues = 2;
+        o.queue_size = 16;
+        o.discard = true;
+        o.secure_erase = true;
+        o.serial = "fuzz";
+        o.lifetime = block::Lifetime { 1, 2, 3 };
+        device = std::make_unique<block::BlockDevice>(std::move(backend), o);
+        break;
+    }
+    case 1: {
+        ConsoleOptions o;
+        for (auto& p : ports) {
+            auto port = std::make_unique<FuzzPort>();
+            p = port.get();
+            o.ports.push_back(ConsolePortSpec { "port", std::move(port) });
+        }
+        o.ports[1].name = "a";
+        o.ports[2].name = "b";
+        o.ports[0].name.clear();
+        device = std::make_unique<ConsoleDevice>(std::move(o));
+        break;
+    }
+    default:
+        device = std::make_unique<RngDevice>(std::make_unique<PatternSource>());
+        break;
+    }
+
+    MmioOptions options;
+    options.base = BASE;
+    options.transport.dma.direct = &guest.dma();
+    auto made = MmioTransport::create(std::move(device), host, std::make_unique<test::CountingIrqLine>(&edges), options);
+    if (!made || !bus.insert(*made, BASE, MmioTransport::SIZE)) {
+        invariant_failed("set-up failed");
+    }
+    auto transport = std::move(made).value();
+    test::MmioDriver driver(bus, host, BASE, edges);
+
+    const std::size_t ops_end = std::min(size, pos + ops * sizeof(Op));
+    if (ops_end < size) {
+        guest.write(0, std::as_bytes(std::span(data + ops_end, std::min<std::size_t>(size - ops_end, RING_AREA))));
+    }
+    const std::uint16_t queues = transport->core().num_queues();
+
+    for (std::size_t i = 0; i < ops && pos + sizeof(Op) <= size; ++i, pos += sizeof(Op)) {
+        Op op {};
+        std::memcpy(&op, data + pos, sizeof(op));
+        const auto q = static_cast<std::uint16_t>(op.selector % queues);
+        switch (op.kind % 8) {
+        case 0: // the usual way up to DRIVER_OK with the input's features
+            (void)driver.negotiate(op.value | std::uint64_t { op.flags } << 32);
+            driver.driver_ok();
+            break;
+        case 1: // a queue in the input-filled area
+            driver.set_queue(q, static_cast<std::uint16_t>(1U << (op.width % 5)), (op.value & 0xfff0) % RING_AREA,
+                ((op.value >> 8) & 0xfff0) % RING_AREA, ((op.value >> 16) & 0xfff0) % RING_AREA);
+            driver.set_queue_ready(q, true);
+            break;
+        case 2:
+            driver.notify(q);
+            break;
+        case 3: { // a config access of any width
+            std::array<std::byte, 8> buf {};
+            std::memcpy(buf.data(), &op.value, sizeof(op.value));
+            const std::size_t w = std::size_t { 1 } << (op.width % 4);
+            if ((op.flags & 1) != 0) {
+                driver.write_config(op.selector, std::span(buf).first(w));
+            } else {
+                driver.read_config(op.selector, std::span(buf).first(w));
+            }
+            break;
+        }
+        case 4: // a register write, e.g. a reset or a queue reset
+            driver.write32(mmio::STATUS + (op.flags % 2) * (mmio::QUEUE_RESET - mmio::STATUS), op.value & 0xff);
+            break;
+        case 5: // the host side answers
+            if (disk != nullptr) {
+                disk->complete_all();
+            } else if (ports[0] != nullptr) {
+                ports[op.selector % 3]->type(std::as_bytes(std::span(&op.value, 1)).first(op.width % 5));
+            }
+            break;
+        case 6:
+            if (ports[0] != nullptr) {
+                ports[op.selector % 3]->toggle();
+            } else if (disk != nullptr) {
+                disk->inject = [e = -static_cast<int>(op.width % 40)](const block::IoRequest&) { return e; };
+            }
+            break;
+        case 7:
+            if (disk != nullptr) {
+                disk->inject = nullptr;
+            }
+            break;
+        }
+    }
+
+    // A reset must leave nothing in flight and the device ready again.
+    driver.set_status(0);
+    if (driver.status() != 0 || (disk != nullptr && disk->in_flight() != 0)) {
+        invariant_failed("the device did not come back from a reset");
+    }
+    return 0;
+}
