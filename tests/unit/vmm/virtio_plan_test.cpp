@@ -71,3 +71,30 @@ TEST_CASE("the virtio-mmio pins avoid the platform devices' pins", "[vmm][virtio
         }
     }
 }
+
+TEST_CASE("virtio-pci devices take slots 1, 2, ... of bus 0 in config order", "[vmm][virtio]")
+{
+    const auto plan = plan_virtio(with_devices(1, 2));
+
+    REQUIRE(plan);
+    REQUIRE(plan->entries.size() == 3);
+    CHECK(plan->entries[0].pci_slot == 0); // the virtio-mmio one
+    CHECK(plan->entries[1].pci_slot == 1);
+    CHECK(plan->entries[2].pci_slot == 2);
+}
+
+TEST_CASE("more virtio-pci devices than bus 0 has slots is refused, naming the entry", "[vmm][virtio]")
+{
+    const auto plan = plan_virtio(with_devices(0, 32));
+
+    REQUIRE_FALSE(plan);
+    CHECK_THAT(plan.error().describe(), Contains("devices[31]"));
+}
+
+TEST_CASE("slot s's INTA# lands on an INTx pin by the swizzle the DSDT describes", "[vmm][virtio]")
+{
+    CHECK(x86::pci_intx_irq(0, 0) == 20);
+    CHECK(x86::pci_intx_irq(1, 0) == 21);
+    CHECK(x86::pci_intx_irq(3, 1) == 20);
+    CHECK(x86::pci_intx_irq(31, 0) == 23);
+}
