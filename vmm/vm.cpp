@@ -12,6 +12,7 @@
 
 #include "arch/x86_64/cpu/ram_layout.hpp"
 #include "arch/x86_64/cpu/vcpu_init.hpp"
+#include "arch/x86_64/e820.hpp"
 #include "arch/x86_64/layout.hpp"
 #include "firmware/acpi/tables.hpp"
 #include "firmware/loader/kernel.hpp"
@@ -24,9 +25,12 @@
 #include "vmm/devices/debug_ports.hpp"
 #include "vmm/devices/i8042.hpp"
 #include "vmm/devices/serial.hpp"
+#include "vmm/kvm/irq_routing.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/loop/event_loop.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/pci/bar_allocator.hpp"
+#include "vmm/pci/host_bridge.hpp"
 #include "vmm/vcpu/vcpu.hpp"
 #include "vmm/virtio/virtio_devices.hpp"
 
@@ -46,7 +50,12 @@ struct Vm::Impl {
     std::shared_ptr<Serial> serial;
     std::shared_ptr<AcpiGed> ged;
     VirtioPlan virtio_plan;
+    // MSI-X routes outlive the devices whose vectors they carry.
+    std::unique_ptr<kvm::KvmMsiRouter> msi;
+    std::optional<pci::BarAllocator> bar_allocator;
     std::unique_ptr<VirtioDevices> virtio;
+    // Destroyed before the devices: it takes their BARs off the buses first.
+    std::unique_ptr<pci::PciHostBridge> pci;
     std::vector<std::unique_ptr<Vcpu>> vcpus;
     std::unique_ptr<ApiServer> api;
     std::optional<boost::asio::signal_set> signals;
@@ -59,6 +68,8 @@ struct Vm::Impl {
     Result<> setup_memory();
     Result<> open_kvm(bool* config_error);
     Result<> setup_devices();
+    Result<> setup_pci();
+    pci::Window pci_mmio64_window() const;
     Result<> setup_virtio(bool* config_error);
     Result<> load_kernel(bool* config_error);
     Result<> write_acpi();
@@ -172,6 +183,24 @@ Result<> Vm::Impl::setup_devices()
     return {};
 }
 
+// The PCIe host bridge is always there, with or without devices behind it, as a chipset is:
+// the guest sees one machine whatever the config, and an empty bus costs it only a scan of
+// 32 slots at boot.
+Result<> Vm::Impl::setup_pci()
+{
+    pci = std::make_unique<pci::PciHostBridge>(mmio, pio);
+    VMM_TRY(mmio.insert(pci->ecam(), PCI_ECAM_START, (PCI_LAST_BUS + 1) * PCI_ECAM_BUS_SIZE));
+    VMM_TRY(pio.insert(pci->config_ports(), PORT_PCI_CONFIG_ADDRESS, pci::PciHostBridge::CONFIG_PORTS_SIZE));
+    msi = std::make_unique<kvm::KvmMsiRouter>(*vm_fd);
+    bar_allocator.emplace(pci::Window { PCI_MMIO32_START, PCI_MMIO32_SIZE }, pci_mmio64_window());
+    return {};
+}
+
+pci::Window Vm::Impl::pci_mmio64_window() const
+{
+    return pci::Window { pci_mmio64_start(memory->regions().back().end().raw), PCI_MMIO64_SIZE };
+}
+
 Result<> Vm::Impl::setup_virtio(bool* config_error)
 {
     VirtioDevices::Context ctx;
@@ -180,6 +209,9 @@ Result<> Vm::Impl::setup_virtio(bool* config_error)
     ctx.memory = &*memory;
     ctx.mmio_bus = &mmio;
     ctx.on_console_quit = [this] { on_stop(StopEvent { StopReason::poweroff, 0, "quit from a console port" }); };
+    ctx.pci = pci.get();
+    ctx.msi = msi.get();
+    ctx.bars = &*bar_allocator;
     virtio = VMM_TRY(VirtioDevices::create(virtio_plan, ctx, config_error));
     return {};
 }
@@ -190,7 +222,10 @@ Result<> Vm::Impl::load_kernel(bool* config_error)
     req.kernel = cfg.kernel;
     req.initrd = cfg.initrd;
     req.cmdline = cfg.cmdline + virtio_plan.cmdline_extra;
-    req.memory_map = build_e820(*memory);
+    // Linux uses ECAM only where the firmware reserved it (in e820, and as a motherboard
+    // resource in the DSDT).
+    const E820Entry ecam { PCI_ECAM_START, (PCI_LAST_BUS + 1) * PCI_ECAM_BUS_SIZE, E820_RESERVED };
+    req.memory_map = build_e820(*memory, std::span(&ecam, 1));
     // build_acpi() puts the RSDP first in its blob, which write_acpi() copies to ACPI_START.
     req.rsdp_addr = ACPI_START;
     auto info = x86::load_kernel(*memory, req);
@@ -211,6 +246,17 @@ Result<> Vm::Impl::write_acpi()
     platform.i8042 = true;
     platform.mmio_slots = virtio_plan.mmio_slots;
     platform.viot = virtio_plan.viot;
+    const pci::Window mmio64 = pci_mmio64_window();
+    platform.pci = acpi::PciHostBridgeInfo {
+        .ecam_base = PCI_ECAM_START,
+        .bus_start = 0,
+        .bus_end = PCI_LAST_BUS,
+        .mmio32_base = PCI_MMIO32_START,
+        .mmio32_size = PCI_MMIO32_SIZE,
+        .mmio64_base = mmio64.base,
+        .mmio64_size = mmio64.size,
+        .intx_gsis = { PCI_INTX_IRQS[0], PCI_INTX_IRQS[1], PCI_INTX_IRQS[2], PCI_INTX_IRQS[3] },
+    };
     auto blob = VMM_TRY(acpi::build_acpi(platform, ACPI_START, ACPI_SIZE));
     VMM_ASSERT(blob.rsdp_addr == ACPI_START);
     VMM_TRY(memory->write(GuestAddress { ACPI_START }, blob.bytes));
@@ -254,6 +300,7 @@ Result<> Vm::Impl::build(bool* config_error)
     VMM_TRY(load_kernel(config_error));
     VMM_TRY(open_kvm(config_error));
     VMM_TRY(setup_devices());
+    VMM_TRY(setup_pci());
     VMM_TRY(setup_virtio(config_error));
     VMM_TRY(write_acpi());
     VMM_TRY(setup_vcpus());

@@ -40,7 +40,7 @@ void append(std::vector<E820Entry>* map, std::uint64_t start, std::uint64_t end,
 
 } // namespace
 
-std::vector<E820Entry> build_e820(const GuestMemory& mem)
+std::vector<E820Entry> build_e820(const GuestMemory& mem, std::span<const E820Entry> reserved)
 {
     std::vector<E820Entry> map;
     // Invariant: regions are sorted and disjoint (GuestMemory::create), and so are the
@@ -55,6 +55,17 @@ std::vector<E820Entry> build_e820(const GuestMemory& mem)
                 append(&map, lo, hi, w.type);
             }
         }
+    }
+    if (reserved.empty()) {
+        return map;
+    }
+    // Device ranges lie in holes between RAM entries: merge them in by address.
+    std::vector<E820Entry> all(map.begin(), map.end());
+    all.insert(all.end(), reserved.begin(), reserved.end());
+    std::sort(all.begin(), all.end(), [](const E820Entry& a, const E820Entry& b) { return a.addr < b.addr; });
+    map.clear();
+    for (const auto& e : all) {
+        append(&map, e.addr, e.addr + e.size, e.type);
     }
     return map;
 }

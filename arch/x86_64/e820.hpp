@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "vmm/memory/guest_memory.hpp"
@@ -24,8 +25,9 @@ struct E820Entry {
 
 // Usable RAM from 0 to EBDA_START, reserved from EBDA_START to 1 MiB (the EBDA, the ACPI tables
 // at ACPI_START and the BIOS area), RAM from 1 MiB up to the 32-bit hole and RAM above 4 GiB.
-// RAM inside the hole is left out. Sorted by address, non-overlapping, adjacent entries of
-// one type merged.
-[[nodiscard]] std::vector<E820Entry> build_e820(const GuestMemory& mem);
+// RAM inside the hole is left out. `reserved` adds device ranges the OS must leave alone (the
+// PCIe ECAM), which must not overlap RAM. Sorted by address, non-overlapping, adjacent
+// entries of one type merged.
+[[nodiscard]] std::vector<E820Entry> build_e820(const GuestMemory& mem, std::span<const E820Entry> reserved = {});
 
 } // namespace vmm::x86

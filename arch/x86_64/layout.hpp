@@ -40,6 +40,10 @@ inline constexpr std::uint64_t VIRTIO_MMIO_SLOT_SIZE = 0x1000;
 inline constexpr std::uint64_t VIRTIO_MMIO_MAX_SLOTS = 64;
 inline constexpr std::uint64_t PCI_ECAM_START = 0xe000'0000;   // PCIe ECAM, bus 0 .. 255
 inline constexpr std::uint64_t PCI_ECAM_SIZE = 0x1000'0000;
+// 1 MiB of ECAM per bus. The host bridge has bus 0 only (nothing bridges below it), so MCFG,
+// e820 and the DSDT describe the first MiB of the range.
+inline constexpr std::uint64_t PCI_ECAM_BUS_SIZE = 0x10'0000;
+inline constexpr std::uint8_t PCI_LAST_BUS = 0;
 inline constexpr std::uint64_t IOAPIC_START = 0xfec0'0000;
 inline constexpr std::uint64_t IOAPIC_SIZE = 0x1000;
 inline constexpr std::uint64_t APIC_START = 0xfee0'0000;       // local APIC; MSI doorbell window
@@ -50,6 +54,16 @@ inline constexpr std::uint64_t MSI_SIZE = 0x10'0000;
 inline constexpr std::uint64_t RAM_64BIT_START = 0x1'0000'0000;
 inline constexpr std::uint64_t PCI_MMIO64_ALIGN = 0x10'0000'0000; // 64 GiB
 inline constexpr std::uint64_t PCI_MMIO64_SIZE = 0x10'0000'0000;
+
+// The 64-bit PCI window: at the first PCI_MMIO64_ALIGN boundary at or above both 4 GiB and the
+// end of RAM.
+[[nodiscard]] constexpr std::uint64_t pci_mmio64_start(std::uint64_t ram_end) noexcept
+{
+    const std::uint64_t floor = ram_end > RAM_64BIT_START ? ram_end : RAM_64BIT_START;
+    return (floor + PCI_MMIO64_ALIGN - 1) / PCI_MMIO64_ALIGN * PCI_MMIO64_ALIGN;
+}
+static_assert(pci_mmio64_start(0x2000'0000) == PCI_MMIO64_ALIGN);
+static_assert(pci_mmio64_start(PCI_MMIO64_ALIGN + 1) == 2 * PCI_MMIO64_ALIGN);
 
 // ---- Port I/O ---------------------------------------------------------------------------------
 inline constexpr std::uint16_t PORT_I8042_DATA = 0x60;
@@ -72,6 +86,12 @@ inline constexpr std::uint32_t IRQ_VIRTIO_MMIO_FIRST = 16; // one pin per virtio
 inline constexpr std::uint32_t IOAPIC_PINS = 24;
 // PCI INTx (INTA..INTD after the slot swizzle, ACPI _PRT): the last four pins.
 inline constexpr std::uint32_t PCI_INTX_IRQS[] = { 20, 21, 22, 23 };
+// The pin INTx line `pin` (0 = INTA#) of PCI slot `slot` lands on: the usual swizzle, as the
+// DSDT's _PRT describes it.
+[[nodiscard]] constexpr std::uint32_t pci_intx_irq(std::uint32_t slot, std::uint32_t pin) noexcept
+{
+    return PCI_INTX_IRQS[(slot + pin) % 4];
+}
 // The pins virtio-mmio slots take, in order: 16..19 first, then the ISA ones no platform device
 // of this machine uses (0 timer, 1 keyboard, 2 cascade, 3 COM2, 4 COM1, 8 RTC and 9 the GED
 // stay out).
@@ -86,6 +106,7 @@ static_assert(ACPI_START + ACPI_SIZE == HIGH_MEMORY_START);
 static_assert(PCI_MMIO32_START + PCI_MMIO32_SIZE <= VIRTIO_MMIO_START);
 static_assert(VIRTIO_MMIO_START + VIRTIO_MMIO_MAX_SLOTS * VIRTIO_MMIO_SLOT_SIZE <= PCI_ECAM_START);
 static_assert(PCI_ECAM_START + PCI_ECAM_SIZE <= IOAPIC_START);
+static_assert((PCI_LAST_BUS + 1) * PCI_ECAM_BUS_SIZE <= PCI_ECAM_SIZE);
 static_assert(IOAPIC_START + IOAPIC_SIZE <= APIC_START);
 static_assert(MEM_32BIT_HOLE_START + MEM_32BIT_HOLE_SIZE == RAM_64BIT_START);
 

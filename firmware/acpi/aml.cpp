@@ -2,7 +2,9 @@
 // AML encoding of names, data objects, namespace modifiers, statements and fields.
 #include "firmware/acpi/aml.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 
 #include <fmt/format.h>
 
@@ -32,6 +34,9 @@ constexpr std::uint8_t LOCAL0_OP = 0x60;
 constexpr std::uint8_t ARG0_OP = 0x68;
 constexpr std::uint8_t STORE_OP = 0x70;
 constexpr std::uint8_t AND_OP = 0x7b;
+constexpr std::uint8_t OR_OP = 0x7d;
+constexpr std::uint8_t CREATE_DWORD_FIELD_OP = 0x8a;
+constexpr std::uint8_t LNOT_OP = 0x92;
 constexpr std::uint8_t NOTIFY_OP = 0x86;
 constexpr std::uint8_t LEQUAL_OP = 0x93;
 constexpr std::uint8_t IF_OP = 0xa0;
@@ -452,6 +457,76 @@ And::And(const Term& left, const Term& right, const Term& target)
     emit(left);
     emit(right);
     emit(target);
+}
+
+Or::Or(const Term& left, const Term& right, const Term& target)
+{
+    emit(OR_OP);
+    emit(left);
+    emit(right);
+    emit(target);
+}
+
+LNot::LNot(const Term& operand)
+{
+    emit(LNOT_OP);
+    emit(operand);
+}
+
+// ---- Buffer fields and UUIDs -------------------------------------------------------------------
+
+CreateDWordField::CreateDWordField(const Term& buffer, const Term& byte_index, std::string_view name)
+{
+    emit(CREATE_DWORD_FIELD_OP);
+    emit(buffer);
+    emit(byte_index);
+    emit_name(name);
+}
+
+std::optional<std::vector<std::uint8_t>> uuid_bytes(std::string_view uuid)
+{
+    // 8-4-4-4-12 hex digits; the first three groups are stored byte-swapped (§19.6.142).
+    constexpr std::array<std::size_t, 5> GROUPS = { 8, 4, 4, 4, 12 };
+    std::vector<std::uint8_t> out;
+    std::size_t pos = 0;
+    for (std::size_t g = 0; g < GROUPS.size(); ++g) {
+        if (g > 0) {
+            if (pos >= uuid.size() || uuid[pos] != '-') {
+                return std::nullopt;
+            }
+            ++pos;
+        }
+        std::vector<std::uint8_t> group;
+        for (std::size_t i = 0; i < GROUPS[g]; i += 2) {
+            if (pos + 2 > uuid.size()) {
+                return std::nullopt;
+            }
+            const auto hi = hex_digit(static_cast<char>(std::toupper(static_cast<unsigned char>(uuid[pos]))));
+            const auto lo = hex_digit(static_cast<char>(std::toupper(static_cast<unsigned char>(uuid[pos + 1]))));
+            if (!hi || !lo) {
+                return std::nullopt;
+            }
+            group.push_back(static_cast<std::uint8_t>(*hi << 4 | *lo));
+            pos += 2;
+        }
+        if (g < 3) {
+            std::reverse(group.begin(), group.end());
+        }
+        out.insert(out.end(), group.begin(), group.end());
+    }
+    if (pos != uuid.size()) {
+        return std::nullopt;
+    }
+    return out;
+}
+
+Uuid::Uuid(std::string_view uuid)
+{
+    const auto b = uuid_bytes(uuid);
+    if (!b) {
+        set_error(fmt::format("invalid UUID \"{}\"", uuid));
+    }
+    emit(Buffer(b.value_or(std::vector<std::uint8_t>(16, 0))));
 }
 
 // ---- Operation regions and fields ------------------------------------------------------------

@@ -172,6 +172,30 @@ class And final : public Term {
 public:
     And(const Term& left, const Term& right, const Term& target = NullName());
 };
+class Or final : public Term {
+public:
+    Or(const Term& left, const Term& right, const Term& target = NullName());
+};
+class LNot final : public Term {
+public:
+    explicit LNot(const Term& operand);
+};
+
+// ---- Buffer fields and UUIDs (§19.6.19, §19.6.142) -------------------------------------------
+
+// CreateDWordField(buffer, byte_index, name): `name` is the DWord at byte_index of the buffer.
+class CreateDWordField final : public Term {
+public:
+    CreateDWordField(const Term& buffer, const Term& byte_index, std::string_view name);
+};
+// ToUUID("xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx") as ASL compiles it: a 16-byte buffer with the
+// first three groups little-endian and the last two in string order.
+class Uuid final : public Term {
+public:
+    explicit Uuid(std::string_view uuid);
+};
+// The 16 bytes of a UUID string, nullopt when it is malformed (exposed for tests).
+[[nodiscard]] std::optional<std::vector<std::uint8_t>> uuid_bytes(std::string_view uuid);
 
 // ---- Operation regions and fields (§19.6.100, §19.6.48) -------------------------------------
 

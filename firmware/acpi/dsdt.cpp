@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The DSDT: COM1, the power button behind a Generic Event Device, pvpanic, virtio-mmio, \_S5_.
+// The DSDT: COM1, the power button behind a Generic Event Device, pvpanic, virtio-mmio, the PCIe
+// host bridge, \_S5_.
 #include "firmware/acpi/dsdt.hpp"
 
 #include <string>
@@ -105,6 +106,108 @@ Result<Term> virtio_mmio(std::size_t index, const MmioSlot& slot)
     });
 }
 
+// PCI Firmware 3.3 §4.5.1: the _OSC UUID of a PCI host bridge.
+constexpr const char* PCI_HOST_BRIDGE_OSC_UUID = "33DB4D5B-1FF7-401C-9657-7441C03DD766";
+// §4.5.1 Table 4-4: the status bits _OSC sets in the first capabilities DWord.
+constexpr std::uint64_t OSC_UNRECOGNIZED_UUID = 1U << 2;
+constexpr std::uint64_t OSC_UNRECOGNIZED_REVISION = 1U << 3;
+constexpr std::uint32_t PCI_SLOTS = 32;
+constexpr std::uint32_t INTX_PINS = 4;
+
+// _OSC: the OS gets every PCIe feature it asks for (native hot-plug, PME, AER, the PCIe
+// capability, LTR, DPC): no platform firmware here would handle any of them. Only the first
+// DWord changes, for a UUID or revision this method does not know (ACPI 6.4 §6.2.11).
+Term pci_osc()
+{
+    return Method("_OSC", 4, false, {
+        CreateDWordField(Arg(3), Zero(), "CDW1"),
+        If(LEqual(Arg(0), Uuid(PCI_HOST_BRIDGE_OSC_UUID)), {
+            If(LNot(LEqual(Arg(1), One())), {
+                Or(NamePath("CDW1"), Integer(OSC_UNRECOGNIZED_REVISION), NamePath("CDW1")),
+            }),
+        }),
+        Else({
+            Or(NamePath("CDW1"), Integer(OSC_UNRECOGNIZED_UUID), NamePath("CDW1")),
+        }),
+        Return(Arg(3)),
+    });
+}
+
+// _PRT (ACPI 6.4 §6.2.13): INTA#..INTD# of every slot to IOAPIC pins by the usual swizzle. A
+// zero source means the last field is a GSI, which Linux sets up level-triggered, active low.
+Term pci_routing(const PciHostBridgeInfo& pci)
+{
+    TermList entries;
+    for (std::uint32_t slot = 0; slot < PCI_SLOTS; ++slot) {
+        for (std::uint32_t pin = 0; pin < INTX_PINS; ++pin) {
+            entries.push_back(Package({
+                Integer(std::uint64_t { slot } << 16 | 0xffff), // any function of the slot
+                Integer(pin),
+                Zero(),
+                Integer(pci.intx_gsis[(slot + pin) % INTX_PINS]),
+            }));
+        }
+    }
+    return Name("_PRT", Package(entries));
+}
+
+Result<TermList> pci_host_bridge(const PciHostBridgeInfo& pci)
+{
+    constexpr std::uint64_t LIMIT_32BIT = std::uint64_t { 1 } << 32;
+    // Overflow-safe: each sum is formed only once its terms are known to be small.
+    const bool ecam_ok = pci.bus_start <= pci.bus_end && pci.ecam_base < LIMIT_32BIT
+        && pci.ecam_base + (std::uint64_t { pci.bus_start } << 20) + ecam_size(pci) <= LIMIT_32BIT;
+    if (!ecam_ok) {
+        return fail(Errc::invalid_argument, "PCI: ECAM at {:#x} for buses {}-{} is not a 32-bit range", pci.ecam_base,
+            pci.bus_start, pci.bus_end);
+    }
+    const bool windows_ok = pci.mmio32_size != 0 && pci.mmio32_base < LIMIT_32BIT
+        && pci.mmio32_size <= LIMIT_32BIT - pci.mmio32_base && pci.mmio64_size != 0 && pci.mmio64_base >= LIMIT_32BIT
+        && pci.mmio64_size - 1 <= ~pci.mmio64_base;
+    if (!windows_ok) {
+        return fail(Errc::invalid_argument, "PCI: windows {:#x}+{:#x} and {:#x}+{:#x} are not 32-bit and 64-bit ranges",
+            pci.mmio32_base, pci.mmio32_size, pci.mmio64_base, pci.mmio64_size);
+    }
+    for (const auto gsi : pci.intx_gsis) {
+        if (gsi >= x86::IOAPIC_PINS) {
+            return fail(
+                Errc::invalid_argument, "PCI: INTx on GSI {}, beyond the IOAPIC's {} pins", gsi, x86::IOAPIC_PINS);
+        }
+    }
+    const std::uint64_t ecam_start = pci.ecam_base + (std::uint64_t { pci.bus_start } << 20);
+    return TermList {
+        // PCI Firmware 3.3 §4.1.2: PNP0A08 (PCIe) with PNP0A03 compatibility. ECAM comes from the
+        // MCFG, so there is no _CBA.
+        Device("PCI0", {
+            Name("_HID", EisaId("PNP0A08")),
+            Name("_CID", EisaId("PNP0A03")),
+            Name("_UID", Zero()),
+            Name("_SEG", Zero()),
+            Name("_BBN", Integer(pci.bus_start)),
+            Name("_CRS", ResourceTemplate({
+                WordBusNumber(pci.bus_start, pci.bus_end),
+                Io(x86::PORT_PCI_CONFIG_ADDRESS, x86::PORT_PCI_CONFIG_ADDRESS, 1, 8),
+                // Non-prefetchable: the BARs there are (a prefetchable window would refuse them).
+                DWordMemory(Cacheability::non_cacheable, true, static_cast<std::uint32_t>(pci.mmio32_base),
+                    static_cast<std::uint32_t>(pci.mmio32_base + pci.mmio32_size - 1)),
+                QWordMemory(Cacheability::non_cacheable, true, pci.mmio64_base, pci.mmio64_base + pci.mmio64_size - 1),
+            })),
+            pci_routing(pci),
+            pci_osc(),
+        }),
+        // §4.1.2: the ECAM range must be a motherboard resource (Linux does not use ECAM
+        // otherwise).
+        Device("PRES", {
+            Name("_HID", EisaId("PNP0C02")),
+            Name("_UID", Zero()),
+            Name("_CRS", ResourceTemplate({
+                Memory32Fixed(
+                    false, static_cast<std::uint32_t>(ecam_start), static_cast<std::uint32_t>(ecam_size(pci))),
+            })),
+        }),
+    };
+}
+
 } // namespace
 
 Result<std::vector<std::uint8_t>> build_dsdt(const AcpiPlatform& platform)
@@ -126,8 +229,11 @@ Result<std::vector<std::uint8_t>> build_dsdt(const AcpiPlatform& platform)
     for (std::size_t i = 0; i < platform.mmio_slots.size(); ++i) {
         sb.push_back(VMM_TRY(virtio_mmio(i, platform.mmio_slots[i])));
     }
-    // Extension point: the PCIe host bridge (PNP0A08 with _CBA and a _CRS of WordBusNumber,
-    // DWordIo, DWordMemory and QWordMemory windows) is appended to `sb` here.
+    if (platform.pci) {
+        for (auto& t : VMM_TRY(pci_host_bridge(*platform.pci))) {
+            sb.push_back(std::move(t));
+        }
+    }
 
     const TermList top = {
         // §7.4.2: \_S5_ {SLP_TYPa, SLP_TYPb, reserved, reserved}; a hardware-reduced OS

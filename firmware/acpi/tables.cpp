@@ -17,6 +17,7 @@ constexpr std::uint8_t FADT_REVISION = 6;
 constexpr std::uint8_t FADT_MINOR_VERSION = 4; // ACPI 6.4
 constexpr std::uint8_t MADT_REVISION = 5;
 constexpr std::uint8_t XSDT_REVISION = 1;
+constexpr std::uint8_t MCFG_REVISION = 1;
 constexpr std::uint8_t RSDP_REVISION = 2;
 // "VIREOVMM" read as a little-endian u64.
 constexpr std::uint64_t HYPERVISOR_VENDOR_IDENTITY = 0x4d4d'564f'4552'4956;
@@ -129,6 +130,16 @@ std::vector<std::uint8_t> build_madt(std::uint32_t cpus)
     return out;
 }
 
+std::vector<std::uint8_t> build_mcfg(const PciHostBridgeInfo& pci)
+{
+    std::vector<std::uint8_t> out;
+    append_struct(out, McfgHeader { make_header("MCFG", MCFG_REVISION), {} });
+    // Segment 0 only.
+    append_struct(out, McfgAllocation { pci.ecam_base, 0, pci.bus_start, pci.bus_end, 0 });
+    finish_table(out);
+    return out;
+}
+
 std::vector<std::uint8_t> build_xsdt(std::span<const std::uint64_t> table_addresses)
 {
     std::vector<std::uint8_t> out;
@@ -202,10 +213,14 @@ Result<AcpiBlob> build_acpi(const AcpiPlatform& platform, std::uint64_t base_gpa
         .dsdt_address = dsdt_addr, .i8042_present = platform.i8042, .cmos_rtc_present = platform.cmos_rtc });
     xsdt_entries.push_back(VMM_TRY(place(fadt)));
     xsdt_entries.push_back(VMM_TRY(place(build_madt(platform.cpus))));
-    if (platform.viot) {
-        xsdt_entries.push_back(VMM_TRY(place(VMM_TRY(build_viot(*platform.viot)))));
+    if (platform.pci) {
+        // PCI Firmware 3.3 §4.1.2: the MCFG is how the OS finds ECAM.
+        xsdt_entries.push_back(VMM_TRY(place(build_mcfg(*platform.pci))));
     }
-    // Extension point: MCFG is placed here and appended to xsdt_entries.
+    if (platform.viot) {
+        const auto viot = VMM_TRY(build_viot(*platform.viot));
+        xsdt_entries.push_back(VMM_TRY(place(viot)));
+    }
 
     const std::uint64_t xsdt_addr = VMM_TRY(place(build_xsdt(xsdt_entries)));
     rsdp = build_rsdp(xsdt_addr);

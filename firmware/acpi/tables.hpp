@@ -29,6 +29,21 @@ struct MmioSlot {
     std::uint32_t irq = 0;
 };
 
+// A PCIe host bridge: PCI segment 0, its bus range and ECAM, the address windows it forwards to
+// its bus, and the IOAPIC pins its INTx lines land on.
+struct PciHostBridgeInfo {
+    std::uint64_t ecam_base = 0; // where bus 0's configuration space would start
+    std::uint8_t bus_start = 0;
+    std::uint8_t bus_end = 0;
+    std::uint64_t mmio32_base = 0;
+    std::uint64_t mmio32_size = 0;
+    std::uint64_t mmio64_base = 0;
+    std::uint64_t mmio64_size = 0;
+    // INTA#..INTD# of slot 0; slot s's pin p (0 = INTA#) lands on intx_gsis[(s + p) % 4], the
+    // usual swizzle.
+    std::array<std::uint32_t, 4> intx_gsis {};
+};
+
 // What the guest should find, as plain values (no live device objects).
 struct AcpiPlatform {
     std::uint32_t cpus = 1;           // vCPU i has APIC ID i
@@ -39,8 +54,9 @@ struct AcpiPlatform {
     bool cmos_rtc = false;            // FADT IA-PC boot flag: a CMOS RTC answers at 0x70
     // The virtio-iommu topology: a VIOT table when set.
     std::optional<ViotTopology> viot;
-    // Extension point: a PCIe host bridge (ECAM base, bus range, MMIO/IO windows) goes here;
-    // dsdt.cpp then adds PNP0A08 under \_SB and build_acpi() an MCFG (and a VIOT) to the XSDT.
+    // A PCIe host bridge: PNP0A08 in the DSDT (and its ECAM as a motherboard resource), MCFG
+    // in the XSDT.
+    std::optional<PciHostBridgeInfo> pci;
 };
 
 // vCPU IDs above this are refused: KVM's x86 vCPU ID limit.
@@ -220,6 +236,22 @@ struct MadtLocalX2Apic { // §5.2.12.12
 };
 static_assert(sizeof(MadtLocalX2Apic) == 16 && WireType<MadtLocalX2Apic>);
 
+// MCFG, PCI Firmware 3.3 §4.1.2 Table 4-2: the header, then one allocation per ECAM range.
+struct McfgHeader {
+    SdtHeader header;                     // 0 "MCFG"
+    std::array<std::uint8_t, 8> reserved; // 36
+};
+static_assert(sizeof(McfgHeader) == 44 && WireType<McfgHeader>);
+
+struct McfgAllocation { // Table 4-3
+    std::uint64_t base_address; // 0 ECAM base: bus N starts at base + N << 20
+    std::uint16_t segment;      // 8
+    std::uint8_t start_bus;     // 10
+    std::uint8_t end_bus;       // 11
+    std::uint32_t reserved;     // 12
+};
+static_assert(sizeof(McfgAllocation) == 16 && WireType<McfgAllocation>);
+
 #pragma pack(pop)
 
 // Local APIC IDs 0..254 use Local APIC structures; 255 is the broadcast ID, so CPUs from
@@ -255,6 +287,12 @@ struct FadtOptions {
 // Interrupt Source Overrides the MADT carries; the count is exposed for tests.
 inline constexpr std::size_t MADT_OVERRIDE_COUNT = 1;
 [[nodiscard]] std::vector<std::uint8_t> build_madt(std::uint32_t cpus);
+// The ECAM range of a host bridge's buses, in bytes.
+[[nodiscard]] constexpr std::uint64_t ecam_size(const PciHostBridgeInfo& pci) noexcept
+{
+    return (std::uint64_t { pci.bus_end } - pci.bus_start + 1) << 20;
+}
+[[nodiscard]] std::vector<std::uint8_t> build_mcfg(const PciHostBridgeInfo& pci);
 [[nodiscard]] std::vector<std::uint8_t> build_xsdt(std::span<const std::uint64_t> table_addresses);
 [[nodiscard]] Rsdp build_rsdp(std::uint64_t xsdt_address) noexcept;
 

@@ -32,6 +32,19 @@ def test_guest_sees_its_cpus_and_memory_and_powers_off(vireo, kvm, guest_kernel,
     assert 0.75 * mib < memtotal_mib <= mib
 
 
+def test_guest_finds_the_pcie_host_bridge_and_reaches_it_through_ecam(vireo, kvm, guest_kernel, guest_initramfs):
+    # The host bridge is there with no device configured; the guest's pci test checks that the
+    # kernel took ECAM from the MCFG and bound every virtio function.
+    g = boot(vireo, guest_kernel, guest_initramfs, "pci")
+    rc = g.wait(timeout=300)
+    report = agent.parse(g.output)
+    assert rc == 0, g.output[-3000:]
+    assert report.tests.get("pci", (None,))[0] == "pass", g.output[-3000:]
+    assert "PCI ECAM 0000 [bus 00-00]" in report.info["ecam"]
+    assert report.info["pci"].startswith("0000:00:00.0 0x1b36:0x0008 class=0x060000")
+    assert "OS now controls" in report.info["osc"]
+
+
 def test_a_failing_guest_test_is_reported(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "fail-on-purpose")
     assert g.wait(timeout=240) == 0

@@ -1,4 +1,4 @@
-"""The virtio transports guest-boot tests run their devices on. "pci" joins this list once the
-virtio-pci transport is in the VMM; every test parametrized over it then covers both."""
+"""The virtio transports guest-boot tests run their devices on: every test parametrized over
+them covers both."""
 
-TRANSPORTS = ["mmio"]
+TRANSPORTS = ["mmio", "pci"]

@@ -31,7 +31,7 @@ TransportCore::TransportCore(
     if (options_.packed) {
         f |= feature_bit(VIRTIO_F_RING_PACKED);
     }
-    if (options_.notification_data) {
+    if (options_.notification_data.value_or(false)) {
         f |= feature_bit(VIRTIO_F_NOTIFICATION_DATA);
     }
     if (options_.dma.translated != nullptr) {

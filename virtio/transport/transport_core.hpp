@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,11 @@ namespace vmm::virtio {
 struct TransportOptions {
     // Offer VIRTIO_F_RING_PACKED (virtio 1.2 §2.8).
     bool packed = true;
-    // Offer VIRTIO_F_NOTIFICATION_DATA (§2.9). Free on virtio-pci (a notify address per
-    // queue); on virtio-mmio notifications then carry data an ioeventfd cannot match, so each
-    // one costs an exit to the VMM.
-    bool notification_data = false;
+    // Offer VIRTIO_F_NOTIFICATION_DATA (§2.9); unset: the transport's default. On by default
+    // on virtio-pci, where it is free (a notify address per queue, whose ioeventfd matches any
+    // value); off by default on virtio-mmio, where notifications then carry data an ioeventfd
+    // cannot match, so each one costs an exit to the VMM.
+    std::optional<bool> notification_data;
     DmaSpaces dma;
     // For log lines: "virtio-mmio@0xd0000000 (rng)".
     std::string name = "virtio";

@@ -76,4 +76,16 @@ public:
     virtual void trigger() noexcept = 0;
 };
 
+// A level-triggered interrupt line (PCI INTx): asserted while the device has an interrupt
+// pending. set_level() from any thread, lock-free; the caller keeps the state the level is
+// derived from and calls it whenever that may have changed.
+class LevelIrqLine {
+public:
+    LevelIrqLine() = default;
+    LevelIrqLine(const LevelIrqLine&) = delete;
+    LevelIrqLine& operator=(const LevelIrqLine&) = delete;
+    virtual ~LevelIrqLine() = default;
+    virtual void set_level(bool asserted) noexcept = 0;
+};
+
 } // namespace vmm::virtio

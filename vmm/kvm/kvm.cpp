@@ -33,7 +33,7 @@ struct Capability {
 
 // What the VMM relies on. All of these have been in Linux since 4.x; a missing one means a
 // very old or unusual host kernel.
-constexpr std::array<Capability, 9> REQUIRED_CAPS { {
+constexpr std::array<Capability, 10> REQUIRED_CAPS { {
     { KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
     { KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
     { KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
@@ -43,6 +43,7 @@ constexpr std::array<Capability, 9> REQUIRED_CAPS { {
     { KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
     { KVM_CAP_PIT2, "KVM_CAP_PIT2" },
     { KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+    { KVM_CAP_IRQFD_RESAMPLE, "KVM_CAP_IRQFD_RESAMPLE" },
 } };
 
 // The ioctl numbers of the structs that end in a flexible array encode the struct's size,
@@ -221,6 +222,19 @@ Result<> VmFd::irqfd(int eventfd, std::uint32_t gsi, bool deassign) const
     f.flags = deassign ? KVM_IRQFD_FLAG_DEASSIGN : 0;
     if (xioctl(fd_.get(), KVM_IRQFD, &f) < 0) {
         return fail_errno(errno, "KVM_IRQFD gsi {}", gsi);
+    }
+    return {};
+}
+
+Result<> VmFd::irqfd_resample(int eventfd, int resamplefd, std::uint32_t gsi) const
+{
+    kvm_irqfd f {};
+    f.fd = static_cast<std::uint32_t>(eventfd);
+    f.gsi = gsi;
+    f.flags = KVM_IRQFD_FLAG_RESAMPLE;
+    f.resamplefd = static_cast<std::uint32_t>(resamplefd);
+    if (xioctl(fd_.get(), KVM_IRQFD, &f) < 0) {
+        return fail_errno(errno, "KVM_IRQFD (resample) gsi {}", gsi);
     }
     return {};
 }

@@ -98,6 +98,10 @@ public:
     [[nodiscard]] Result<> irq_line(std::uint32_t irq, bool level) const noexcept;
     [[nodiscard]] Result<> set_gsi_routing(std::span<const kvm_irq_routing_entry> entries) const;
     [[nodiscard]] Result<> irqfd(int eventfd, std::uint32_t gsi, bool deassign = false) const;
+    // A level-triggered irqfd: a signal asserts `gsi` until the guest acknowledges it, when KVM
+    // lowers the line and signals `resamplefd` (for the VMM to raise it again if the device still
+    // holds it). Removed with irqfd(eventfd, gsi, true).
+    [[nodiscard]] Result<> irqfd_resample(int eventfd, int resamplefd, std::uint32_t gsi) const;
     // An ioeventfd on an MMIO (or PIO) address; datamatch when `match` is set.
     [[nodiscard]] Result<> ioeventfd(int eventfd, std::uint64_t addr, std::uint32_t len, bool pio,
         std::optional<std::uint64_t> match, bool deassign = false) const;

@@ -80,7 +80,54 @@ private:
     std::uint32_t gsi_;
 };
 
+class ResampledLevelLine final : public virtio::LevelIrqLine {
+public:
+    ResampledLevelLine(EventLoop& loop, const kvm::VmFd& vm, EventFd irq, EventFd resample, std::uint32_t gsi)
+        : vm_(&vm)
+        , irq_(std::move(irq))
+        , resample_(std::move(resample))
+        , gsi_(gsi)
+        , watch_(loop.io(), resample_.fd(), [this] {
+            // The guest acknowledged the interrupt and KVM lowered the line: raise it again if
+            // the device still holds it (its ISR is still non-zero).
+            resample_.drain();
+            if (level_.load()) {
+                irq_.signal();
+            }
+        })
+    {
+    }
+    ~ResampledLevelLine() override { (void)vm_->irqfd(irq_.fd(), gsi_, true); }
+
+    void set_level(bool asserted) noexcept override
+    {
+        // Lowering takes effect at the guest's acknowledgement: the pin stays high until then,
+        // which is no different to the guest (its handler runs with the pin masked).
+        level_.store(asserted);
+        if (asserted) {
+            irq_.signal();
+        }
+    }
+
+private:
+    const kvm::VmFd* vm_;
+    EventFd irq_;
+    EventFd resample_;
+    std::uint32_t gsi_;
+    std::atomic<bool> level_ { false };
+    FdWatch watch_; // last: destroyed first
+};
+
 } // namespace
+
+Result<std::unique_ptr<virtio::LevelIrqLine>> KvmTransportHost::make_level_irq_line(std::uint32_t gsi)
+{
+    auto irq = VMM_TRY(EventFd::create());
+    auto resample = VMM_TRY(EventFd::create());
+    VMM_TRY(vm_->irqfd_resample(irq.fd(), resample.fd(), gsi));
+    return std::unique_ptr<virtio::LevelIrqLine>(
+        std::make_unique<ResampledLevelLine>(*loop_, *vm_, std::move(irq), std::move(resample), gsi));
+}
 
 void KvmTransportHost::run_on_loop(const std::function<void()>& f)
 {

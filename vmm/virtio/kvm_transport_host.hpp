@@ -23,6 +23,10 @@ public:
 
     // An edge-triggered line into the in-kernel IOAPIC pin `gsi`, through an irqfd.
     [[nodiscard]] Result<std::unique_ptr<virtio::IrqLine>> make_irq_line(std::uint32_t gsi);
+    // A level-triggered line into IOAPIC pin `gsi` (PCI INTx), through an irqfd with a resample
+    // eventfd: set_level() only touches an atomic and the eventfd; KVM lowers the line when the
+    // guest acknowledges the interrupt, and the loop raises it again while the level is held.
+    [[nodiscard]] Result<std::unique_ptr<virtio::LevelIrqLine>> make_level_irq_line(std::uint32_t gsi);
 
 private:
     EventLoop* loop_;

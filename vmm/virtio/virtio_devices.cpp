@@ -39,14 +39,14 @@ Result<> plan_iommu(const config::VmConfig& cfg, VirtioPlan& plan)
     if (!plan.iommu) {
         return {};
     }
+    // Bus 0, function 0: the BDF is the device number shifted past the 3 function bits.
+    const auto bdf = [](const VirtioPlan::Entry& e) { return static_cast<std::uint16_t>(e.pci_slot << 3); };
     acpi::ViotTopology viot;
     const auto& iommu = plan.entries[*plan.iommu];
     if (iommu.config->transport == config::Transport::mmio) {
         viot.iommu_mmio_base = iommu.mmio.base;
     } else {
-        return fail(Errc::unsupported, "{} (type \"iommu\"): the virtio-iommu on \"pci\" is not available in this build; "
-                                       "use \"transport\": \"mmio\"",
-            iommu.config->origin);
+        viot.iommu_pci_bdf = bdf(iommu);
     }
     for (auto& e : plan.entries) {
         if (!e.config->iommu) {
@@ -56,6 +56,11 @@ Result<> plan_iommu(const config::VmConfig& cfg, VirtioPlan& plan)
             const auto slot = static_cast<std::uint32_t>((e.mmio.base - x86::VIRTIO_MMIO_START) / x86::VIRTIO_MMIO_SLOT_SIZE);
             e.endpoint = VirtioPlan::MMIO_ENDPOINT_BASE + slot;
             viot.mmio_endpoints.push_back({ *e.endpoint, e.mmio.base });
+        } else {
+            // One range per function: the functions not behind the IOMMU must stay out of it,
+            // or the guest would program translations that their DMA never uses.
+            e.endpoint = bdf(e);
+            viot.pci_ranges.push_back({ *e.endpoint, bdf(e), bdf(e) });
         }
     }
     (void)cfg;
@@ -69,9 +74,17 @@ Result<VirtioPlan> plan_virtio(const config::VmConfig& cfg)
 {
     constexpr std::size_t MAX_MMIO = std::min<std::size_t>(std::size(x86::VIRTIO_MMIO_IRQS), x86::VIRTIO_MMIO_MAX_SLOTS);
     VirtioPlan plan;
+    std::uint8_t next_pci_slot = 1; // 00:00.0 is the host bridge
     for (const auto& d : cfg.devices) {
         VirtioPlan::Entry e;
         e.config = &d;
+        if (d.transport == config::Transport::pci) {
+            if (next_pci_slot >= pci::DEVICES_PER_BUS) {
+                return fail(Errc::out_of_range, "{} (type \"{}\"): at most {} devices fit on PCI bus 0", d.origin,
+                    d.type, pci::DEVICES_PER_BUS - 1);
+            }
+            e.pci_slot = next_pci_slot++;
+        }
         if (d.transport == config::Transport::mmio) {
             const std::size_t i = plan.mmio_slots.size();
             if (i >= MAX_MMIO) {
@@ -87,10 +100,6 @@ Result<VirtioPlan> plan_virtio(const config::VmConfig& cfg)
                 // Linux's virtio_mmio.device=<size>@<base>:<irq> (drivers/virtio/virtio_mmio.c).
                 plan.cmdline_extra += fmt::format(" virtio_mmio.device=4K@{:#x}:{}", e.mmio.base, e.mmio.irq);
             }
-        }
-        if (d.transport == config::Transport::pci) {
-            return fail(Errc::unsupported, "{} (type \"{}\"): transport \"pci\" is not available in this build; use \"mmio\"",
-                d.origin, d.type);
         }
         plan.entries.push_back(e);
     }
@@ -151,7 +160,7 @@ Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, std::unique_ptr<virt
     virtio::TransportOptions options;
     options.dma.direct = &direct_dma_;
     options.packed = cfg.packed;
-    options.notification_data = cfg.notification_data.value_or(cfg.transport == config::Transport::pci);
+    options.notification_data = cfg.notification_data; // unset: the transport's default
     if (entry.endpoint) {
         // Invariant: plan_virtio() gives endpoints only when there is an IOMMU.
         options.dma.translated = &iommu_->add_endpoint(*entry.endpoint, direct_dma_);
@@ -169,8 +178,21 @@ Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, std::unique_ptr<virt
         VMM_TRY(ctx_.mmio_bus->insert(slot.mmio, entry.mmio.base, entry.mmio.size));
         break;
     }
-    case config::Transport::pci:
-        return fail(Errc::unsupported, "{} (type \"{}\"): no virtio-pci transport", cfg.origin, cfg.type);
+    case config::Transport::pci: {
+        const std::uint8_t dev = entry.pci_slot;
+        slot.pci_slot = dev;
+        options.name = fmt::format("virtio-pci 00:{:02x}.0 ({})", dev, cfg.type);
+        // The transport raises INTA#, which the swizzle puts on one of the INTx pins.
+        auto line = VMM_TRY(host_.make_level_irq_line(x86::pci_intx_irq(dev, 0)));
+        virtio::PciTransportOptions po;
+        po.transport = std::move(options);
+        slot.pci = VMM_TRY(
+            virtio::PciTransport::create(std::move(device), host_, *ctx_.msi, std::move(line), std::move(po)));
+        VMM_TRY(ctx_.bars->assign(*slot.pci));
+        VMM_TRY(ctx_.pci->add(dev, slot.pci));
+        slot.address = slot.pci->bar_address(virtio::PciTransport::REGS_BAR);
+        break;
+    }
     }
     slots_.push_back(std::move(slot));
     return {};
@@ -180,6 +202,9 @@ virtio::TransportCore* VirtioDevices::core(const Slot& slot) const noexcept
 {
     if (slot.mmio) {
         return &slot.mmio->core();
+    }
+    if (slot.pci) {
+        return &slot.pci->core();
     }
     return nullptr;
 }
@@ -192,18 +217,36 @@ nlohmann::json VirtioDevices::status() const
         if (c == nullptr) {
             continue;
         }
-        out.push_back({
+        // Loop thread: only lock-free reads of the transports (the vCPUs hold their locks while
+        // they wait for the loop).
+        nlohmann::json entry = {
             { "origin", s.origin },
             { "id", s.id },
             { "type", s.type },
             { "transport", config::to_string(s.transport) },
-            { "address", fmt::format("{:#x}", s.address) },
+            { "address",
+                fmt::format("{:#x}", s.pci ? s.pci->current_bar_address(virtio::PciTransport::REGS_BAR) : s.address) },
             { "status", c->status() },
             { "features", fmt::format("{:#x}", c->negotiated_features()) },
             { "activations", c->activations() },
             { "notifies", c->kicked_notifies() },
             { "trapped_notifies", c->trapped_notifies() },
-        });
+        };
+        if (s.pci) {
+            // Where the guest has the BARs now (it may have moved them), and how it interrupts.
+            nlohmann::json bars = nlohmann::json::array();
+            const pci::BarSpecs specs = s.pci->bars();
+            for (std::uint8_t i = 0; i < specs.size(); ++i) {
+                if (specs[i].kind != pci::BarKind::none) {
+                    bars.push_back({ { "index", i }, { "address", fmt::format("{:#x}", s.pci->current_bar_address(i)) },
+                        { "size", fmt::format("{:#x}", specs[i].size) } });
+                }
+            }
+            entry["bdf"] = fmt::format("0000:00:{:02x}.0", s.pci_slot);
+            entry["bars"] = std::move(bars);
+            entry["msix"] = s.pci->msix_enabled();
+        }
+        out.push_back(std::move(entry));
     }
     return out;
 }
@@ -240,6 +283,9 @@ void VirtioDevices::reset_all()
     for (auto& s : slots_) {
         if (s.mmio) {
             s.mmio->reset();
+        }
+        if (s.pci) {
+            s.pci->reset();
         }
     }
 }

@@ -15,11 +15,15 @@
 #include "virtio/devices/iommu/iommu.hpp"
 #include "virtio/memory/direct_dma.hpp"
 #include "virtio/transport/mmio_transport.hpp"
+#include "virtio/transport/pci_transport.hpp"
 #include "vmm/bus/bus.hpp"
 #include "vmm/config/config.hpp"
 #include "vmm/kvm/kvm.hpp"
 #include "vmm/loop/event_loop.hpp"
 #include "vmm/memory/guest_memory.hpp"
+#include "vmm/pci/bar_allocator.hpp"
+#include "vmm/pci/host_bridge.hpp"
+#include "vmm/pci/msix.hpp"
 #include "vmm/virtio/kvm_transport_host.hpp"
 
 namespace vmm {
@@ -29,7 +33,8 @@ namespace vmm {
 struct VirtioPlan {
     struct Entry {
         const config::DeviceConfig* config = nullptr;
-        acpi::MmioSlot mmio; // virtio-mmio only
+        acpi::MmioSlot mmio;       // virtio-mmio only
+        std::uint8_t pci_slot = 0; // virtio-pci only: device number on bus 0
         // Behind the virtio-iommu: the endpoint ID (virtio-mmio: MMIO_ENDPOINT_BASE + slot;
         // virtio-pci: the BDF).
         std::optional<std::uint32_t> endpoint;
@@ -47,6 +52,7 @@ struct VirtioPlan {
 };
 
 // Fails when more virtio-mmio devices are asked for than there are slots and interrupt pins,
+// more virtio-pci devices than bus 0 has slots (1..31, in config order; 0 is the host bridge),
 // and when "iommu": true has no (or more than one) "iommu" device to go behind.
 [[nodiscard]] Result<VirtioPlan> plan_virtio(const config::VmConfig& cfg);
 
@@ -59,6 +65,10 @@ public:
         Bus* mmio_bus = nullptr;
         // What Ctrl-A x on a console port attached to the terminal does: stop the VM.
         std::function<void()> on_console_quit;
+        // For virtio-pci.
+        pci::PciHostBridge* pci = nullptr;
+        pci::MsiRouter* msi = nullptr;
+        pci::BarAllocator* bars = nullptr;
     };
 
     // Builds every planned device. An error names the entry; `config_error` says whether the
@@ -69,7 +79,8 @@ public:
     VirtioDevices(const VirtioDevices&) = delete;
     VirtioDevices& operator=(const VirtioDevices&) = delete;
 
-    // Per device: type, transport, address, status and notification counters (API `status`).
+    // Per device: type, transport, address (PCI: BDF and BARs), status and notification
+    // counters (API `status`).
     [[nodiscard]] nlohmann::json status() const;
     // Resets every device (they stop touching guest memory); on the loop thread at shutdown.
     void reset_all();
@@ -87,6 +98,8 @@ private:
         config::Transport transport;
         std::uint64_t address = 0;
         std::shared_ptr<virtio::MmioTransport> mmio;
+        std::shared_ptr<virtio::PciTransport> pci;
+        std::uint8_t pci_slot = 0;
     };
 
     explicit VirtioDevices(const Context& ctx);

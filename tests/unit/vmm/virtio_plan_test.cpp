@@ -109,3 +109,52 @@ TEST_CASE("two IOMMUs are refused", "[vmm][virtio][iommu]")
 
     CHECK_FALSE(plan_virtio(cfg));
 }
+
+TEST_CASE("virtio-pci devices take slots 1, 2, ... of bus 0 in config order", "[vmm][virtio]")
+{
+    const auto plan = plan_virtio(with_devices(1, 2));
+
+    REQUIRE(plan);
+    REQUIRE(plan->entries.size() == 3);
+    CHECK(plan->entries[0].pci_slot == 0); // the virtio-mmio one
+    CHECK(plan->entries[1].pci_slot == 1);
+    CHECK(plan->entries[2].pci_slot == 2);
+}
+
+TEST_CASE("more virtio-pci devices than bus 0 has slots is refused, naming the entry", "[vmm][virtio]")
+{
+    const auto plan = plan_virtio(with_devices(0, 32));
+
+    REQUIRE_FALSE(plan);
+    CHECK_THAT(plan.error().describe(), Contains("devices[31]"));
+}
+
+TEST_CASE("slot s's INTA# lands on an INTx pin by the swizzle the DSDT describes", "[vmm][virtio]")
+{
+    CHECK(x86::pci_intx_irq(0, 0) == 20);
+    CHECK(x86::pci_intx_irq(1, 0) == 21);
+    CHECK(x86::pci_intx_irq(3, 1) == 20);
+    CHECK(x86::pci_intx_irq(31, 0) == 23);
+}
+
+TEST_CASE("an IOMMU on virtio-pci and a PCI device behind it: VIOT nodes by BDF", "[vmm][virtio][iommu]")
+{
+    auto cfg = with_devices(1, 3);
+    cfg.devices[1].type = "iommu";
+    cfg.devices[0].iommu = true;
+    cfg.devices[3].iommu = true;
+
+    const auto plan = plan_virtio(cfg);
+
+    REQUIRE(plan);
+    REQUIRE(plan->viot);
+    CHECK(plan->viot->iommu_pci_bdf == std::optional<std::uint16_t>(1 << 3));
+    CHECK(plan->entries[3].endpoint == std::optional<std::uint32_t>(3 << 3));
+    REQUIRE(plan->viot->pci_ranges.size() == 1);
+    CHECK(plan->viot->pci_ranges[0].bdf_start == 3 << 3);
+    CHECK(plan->viot->pci_ranges[0].bdf_end == 3 << 3);
+    CHECK(plan->viot->pci_ranges[0].endpoint_start == 3 << 3);
+    // The PCI device not behind the IOMMU is in no range.
+    CHECK_FALSE(plan->entries[2].endpoint);
+    REQUIRE(plan->viot->mmio_endpoints.size() == 1);
+}

@@ -212,3 +212,27 @@ TEST_CASE("a field unit with a path, a bad name or zero width makes the field in
     CHECK_FALSE(Field("GDST", FieldAccess::byte, FieldUpdate::preserve, { { "gdat", 8 } }).ok());
     CHECK_FALSE(Field("GDST", FieldAccess::byte, FieldUpdate::preserve, { { "GDAT", 0 } }).ok());
 }
+
+TEST_CASE("ToUUID byte order: the first three groups little-endian, the rest as written", "[acpi][aml]")
+{
+    const auto b = uuid_bytes("33db4d5b-1ff7-401c-9657-7441c03dd766");
+
+    REQUIRE(b);
+    CHECK(*b == std::vector<std::uint8_t> { 0x5b, 0x4d, 0xdb, 0x33, 0xf7, 0x1f, 0x1c, 0x40, 0x96, 0x57, 0x74, 0x41,
+        0xc0, 0x3d, 0xd7, 0x66 });
+    CHECK_FALSE(uuid_bytes("33db4d5b-1ff7-401c-9657-7441c03dd76"));
+    CHECK_FALSE(uuid_bytes("33db4d5b-1ff7-401c-9657+7441c03dd766"));
+    CHECK_FALSE(uuid_bytes("33db4d5b-1ff7-401c-9657-7441c03dd76g"));
+}
+
+TEST_CASE("CreateDWordField, Or and LNot encode as their opcodes and operands", "[acpi][aml]")
+{
+    const CreateDWordField f(Arg(3), Integer(4), "CDW2");
+    const Or o(Local(0), Integer(8), Local(0));
+    const LNot n { One() };
+
+    CHECK(f.bytes() == std::vector<std::uint8_t> { 0x8a, 0x6b, 0x0a, 0x04, 'C', 'D', 'W', '2' });
+    CHECK(o.bytes() == std::vector<std::uint8_t> { 0x7d, 0x60, 0x0a, 0x08, 0x60 });
+    CHECK(n.bytes() == std::vector<std::uint8_t> { 0x92, 0x01 });
+    CHECK_FALSE(Uuid("nope").ok());
+}

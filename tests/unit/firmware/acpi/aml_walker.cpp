@@ -164,7 +164,7 @@ private:
         case 0x14: { // Method
             ++pos_;
             const std::size_t e = pkg_end(end);
-            name_string(e);
+            out_.methods.push_back(name_string(e));
             byte(e);
             term_list(e);
             return;
@@ -197,6 +197,12 @@ private:
         case 0xa4: // Return
             ++pos_;
             term_arg(end);
+            return;
+        case 0x8a: // CreateDWordField
+            ++pos_;
+            term_arg(end);
+            term_arg(end);
+            out_.names.push_back(name_string(end));
             return;
         default:
             term_arg(end);
@@ -277,6 +283,7 @@ private:
             buffer(end);
             return 0;
         case 0x12: {
+            ++out_.packages;
             const std::size_t e = pkg_end(end);
             const std::size_t count = byte(e);
             std::size_t seen = 0;
@@ -291,9 +298,13 @@ private:
             return 0;
         }
         case 0x7b: // And
+        case 0x7d: // Or
             term_arg(end);
             term_arg(end);
             super_name(end);
+            return 0;
+        case 0x92: // LNot
+            term_arg(end);
             return 0;
         case 0x93: // LEqual
             term_arg(end);
@@ -331,6 +342,15 @@ private:
     void resource_template(std::span<const std::uint8_t> b)
     {
         std::vector<WalkedInterrupt> found;
+        std::vector<WalkedAddressSpace> spaces;
+        std::vector<std::uint64_t> fixed;
+        auto le = [&](std::size_t at, std::size_t width) {
+            std::uint64_t v = 0;
+            for (std::size_t k = 0; k < width; ++k) {
+                v |= std::uint64_t { b[at + k] } << (8 * k);
+            }
+            return v;
+        };
         std::size_t i = 0;
         while (i < b.size()) {
             const std::uint8_t tag = b[i];
@@ -344,6 +364,8 @@ private:
                     if (len == 1 && i + 2 == b.size() && (sum & 0xffU) == 0) {
                         ++out_.resource_templates;
                         out_.interrupts.insert(out_.interrupts.end(), found.begin(), found.end());
+                        out_.address_spaces.insert(out_.address_spaces.end(), spaces.begin(), spaces.end());
+                        out_.fixed_memory.insert(out_.fixed_memory.end(), fixed.begin(), fixed.end());
                     }
                     return;
                 }
@@ -353,6 +375,16 @@ private:
                     return;
                 }
                 const std::size_t len = b[i + 1] | (std::size_t { b[i + 2] } << 8);
+                // Address space descriptors: type, flags, type flags, then granularity,
+                // minimum, maximum, translation, length, each 2, 4 or 8 bytes.
+                const std::size_t width = tag == 0x88 ? 2 : tag == 0x87 ? 4 : tag == 0x8a ? 8 : 0;
+                if (width != 0 && len == 3 + 5 * width && i + 3 + len <= b.size()) {
+                    spaces.push_back(WalkedAddressSpace {
+                        b[i + 3], le(i + 6 + width, width), le(i + 6 + 2 * width, width), b[i + 5] });
+                }
+                if (tag == 0x86 && len == 9 && i + 3 + len <= b.size()) {
+                    fixed.push_back(le(i + 4, 4) << 32 | le(i + 8, 4));
+                }
                 if (tag == 0x89 && len >= 6 && i + 3 + len <= b.size()) {
                     const std::uint32_t gsi = b[i + 5] | (std::uint32_t { b[i + 6] } << 8)
                         | (std::uint32_t { b[i + 7] } << 16) | (std::uint32_t { b[i + 8] } << 24);

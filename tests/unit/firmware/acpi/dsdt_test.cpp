@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include "arch/x86_64/layout.hpp"
+#include "firmware/acpi/aml.hpp"
 #include "firmware/acpi/dsdt.hpp"
 #include "firmware/acpi/pm_registers.hpp"
 #include "tests/unit/firmware/acpi/aml_walker.hpp"
@@ -179,4 +180,129 @@ TEST_CASE(
     const std::vector<std::uint8_t> good_buffer { 0x08, 'X', '_', '_', '_', 0x11, 0x06, 0x0a, 0x03, 0xaa,
         0xbb, 0xcc };
     CHECK(test::walk_aml(good_buffer).ok);
+}
+
+// ---- PCIe host bridge ------------------------------------------------------------------------
+
+namespace {
+
+AcpiPlatform pci_platform()
+{
+    AcpiPlatform p = full_platform();
+    p.pci = PciHostBridgeInfo { .ecam_base = x86::PCI_ECAM_START,
+        .bus_start = 0,
+        .bus_end = 0,
+        .mmio32_base = x86::PCI_MMIO32_START,
+        .mmio32_size = x86::PCI_MMIO32_SIZE,
+        .mmio64_base = x86::PCI_MMIO64_ALIGN,
+        .mmio64_size = x86::PCI_MMIO64_SIZE,
+        .intx_gsis = { 20, 21, 22, 23 } };
+    return p;
+}
+
+bool contains(const std::vector<std::uint8_t>& t, const std::vector<std::uint8_t>& needle)
+{
+    return std::search(t.begin(), t.end(), needle.begin(), needle.end()) != t.end();
+}
+
+std::vector<std::uint8_t> eisa(const char* id)
+{
+    const auto v = aml::eisa_id_value(id);
+    REQUIRE(v);
+    return { 0x0c, static_cast<std::uint8_t>(*v), static_cast<std::uint8_t>(*v >> 8),
+        static_cast<std::uint8_t>(*v >> 16), static_cast<std::uint8_t>(*v >> 24) };
+}
+
+} // namespace
+
+TEST_CASE("the host bridge is PNP0A08 compatible with PNP0A03, with _SEG, _BBN, _CRS, _PRT and _OSC",
+    "[acpi][dsdt][pci]")
+{
+    const auto t = dsdt(pci_platform());
+    const auto w = walk(t);
+    INFO(w.error);
+    REQUIRE(w.ok);
+
+    CHECK(has(w.devices, "PCI0"));
+    CHECK(contains(t, eisa("PNP0A08")));
+    CHECK(contains(t, eisa("PNP0A03")));
+    CHECK(has(w.names, "_SEG"));
+    CHECK(has(w.names, "_BBN"));
+    CHECK(has(w.names, "_PRT"));
+    CHECK(has(w.methods, "_OSC"));
+    CHECK(has(w.names, "CDW1"));
+}
+
+TEST_CASE("the host bridge's _CRS has bus 0, the 32-bit window and the 64-bit window", "[acpi][dsdt][pci]")
+{
+    const auto w = walk(dsdt(pci_platform()));
+    REQUIRE(w.ok);
+
+    REQUIRE(w.address_spaces.size() == 3);
+    CHECK(w.address_spaces[0].type == 2);
+    CHECK(w.address_spaces[0].min == 0);
+    CHECK(w.address_spaces[0].max == 0);
+    CHECK(w.address_spaces[1].type == 0);
+    CHECK(w.address_spaces[1].min == x86::PCI_MMIO32_START);
+    CHECK(w.address_spaces[1].max == x86::PCI_MMIO32_START + x86::PCI_MMIO32_SIZE - 1);
+    CHECK(w.address_spaces[2].min == x86::PCI_MMIO64_ALIGN);
+    CHECK(w.address_spaces[2].max == x86::PCI_MMIO64_ALIGN + x86::PCI_MMIO64_SIZE - 1);
+    // Not prefetchable (_MEM bits 2:1 zero): the BARs in the windows are not.
+    CHECK((w.address_spaces[1].type_flags & 0x6) == 0);
+    CHECK((w.address_spaces[2].type_flags & 0x6) == 0);
+}
+
+TEST_CASE("the host bridge claims the 0xCF8 ports and ECAM is a motherboard resource", "[acpi][dsdt][pci]")
+{
+    const auto t = dsdt(pci_platform());
+    const auto w = walk(t);
+    REQUIRE(w.ok);
+
+    // IO(Decode16, 0xCF8, 0xCF8, 1, 8)
+    CHECK(contains(t, { 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08 }));
+    CHECK(has(w.devices, "PRES"));
+    CHECK(contains(t, eisa("PNP0C02")));
+    REQUIRE(w.fixed_memory.size() == 3); // the two virtio-mmio slots, then PRES
+    CHECK(w.fixed_memory[2] == (x86::PCI_ECAM_START << 32 | x86::PCI_ECAM_BUS_SIZE));
+}
+
+TEST_CASE("_PRT routes INTA..INTD of all 32 slots, swizzled over the four INTx pins", "[acpi][dsdt][pci]")
+{
+    const auto t = dsdt(pci_platform());
+    const auto w = walk(t);
+    REQUIRE(w.ok);
+
+    CHECK(w.packages == 1 + 1 + 32 * 4); // \_S5_, _PRT, its entries
+    // Slot 1, pin INTA: Package(4) { 0x0001FFFF, Zero, Zero, 21 }
+    CHECK(contains(t, { 0x12, 0x0b, 0x04, 0x0c, 0xff, 0xff, 0x01, 0x00, 0x00, 0x00, 0x0a, 21 }));
+    // Slot 3, pin INTB: (3 + 1) % 4 -> INTA's pin 20
+    CHECK(contains(t, { 0x12, 0x0b, 0x04, 0x0c, 0xff, 0xff, 0x03, 0x00, 0x01, 0x00, 0x0a, 20 }));
+}
+
+TEST_CASE("_OSC knows the PCI host bridge UUID and flags any other", "[acpi][dsdt][pci]")
+{
+    const auto t = dsdt(pci_platform());
+    const auto uuid = aml::uuid_bytes("33DB4D5B-1FF7-401C-9657-7441C03DD766");
+    REQUIRE(uuid);
+
+    CHECK(contains(t, *uuid));
+    // Or(CDW1, 4, CDW1): unrecognised UUID.
+    CHECK(contains(t, { 0x7d, 'C', 'D', 'W', '1', 0x0a, 0x04, 'C', 'D', 'W', '1' }));
+    // Return(Arg3)
+    CHECK(contains(t, { 0xa4, 0x6b }));
+}
+
+TEST_CASE("a host bridge with ECAM or windows out of range, or INTx past the IOAPIC, is refused",
+    "[acpi][dsdt][pci]")
+{
+    AcpiPlatform ecam = pci_platform();
+    ecam.pci->ecam_base = 0xffff'0000;
+    AcpiPlatform window = pci_platform();
+    window.pci->mmio64_base = 0x8000'0000;
+    AcpiPlatform intx = pci_platform();
+    intx.pci->intx_gsis[3] = 24;
+
+    CHECK_FALSE(build_dsdt(ecam));
+    CHECK_FALSE(build_dsdt(window));
+    CHECK_FALSE(build_dsdt(intx));
 }

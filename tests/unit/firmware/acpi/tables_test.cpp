@@ -360,3 +360,54 @@ TEST_CASE("a VIOT needs exactly one IOMMU", "[acpi][viot]")
     CHECK_FALSE(build_viot(none));
     CHECK_FALSE(build_viot(both));
 }
+
+namespace {
+
+PciHostBridgeInfo pci_info()
+{
+    return PciHostBridgeInfo { .ecam_base = x86::PCI_ECAM_START,
+        .bus_start = 0,
+        .bus_end = 0,
+        .mmio32_base = x86::PCI_MMIO32_START,
+        .mmio32_size = x86::PCI_MMIO32_SIZE,
+        .mmio64_base = x86::PCI_MMIO64_ALIGN,
+        .mmio64_size = x86::PCI_MMIO64_SIZE,
+        .intx_gsis = { 20, 21, 22, 23 } };
+}
+
+} // namespace
+
+TEST_CASE("with a PCIe host bridge the XSDT lists an MCFG for segment 0 and its buses", "[acpi][tables][pci]")
+{
+    AcpiPlatform p = platform(1);
+    p.pci = pci_info();
+
+    const auto b = build(p);
+    const auto mcfg = b.find("MCFG");
+
+    REQUIRE(mcfg);
+    const auto t = b.table(*mcfg);
+    CHECK(t.size() == sizeof(McfgHeader) + sizeof(McfgAllocation));
+    CHECK(byte_sum(t) == 0);
+    CHECK(b.at<SdtHeader>(*mcfg).revision == 1);
+    const auto a = b.at<McfgAllocation>(*mcfg + sizeof(McfgHeader));
+    CHECK(a.base_address == x86::PCI_ECAM_START);
+    CHECK(a.segment == 0);
+    CHECK(a.start_bus == 0);
+    CHECK(a.end_bus == 0);
+}
+
+TEST_CASE("without a host bridge there is no MCFG", "[acpi][tables][pci]")
+{
+    const auto b = build(platform(1));
+
+    CHECK_FALSE(b.find("MCFG"));
+}
+
+TEST_CASE("the ECAM size covers 1 MiB per bus", "[acpi][tables][pci]")
+{
+    PciHostBridgeInfo info = pci_info();
+    info.bus_end = 3;
+
+    CHECK(ecam_size(info) == 4 * x86::PCI_ECAM_BUS_SIZE);
+}

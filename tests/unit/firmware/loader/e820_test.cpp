@@ -67,3 +67,17 @@ TEST_CASE("RAM placed inside the 32-bit hole is left out of the map", "[loader][
     REQUIRE(map.size() == 3);
     CHECK(map.back().addr + map.back().size == MEM_32BIT_HOLE_START);
 }
+
+TEST_CASE("a reserved device range in the hole is listed in address order between the RAM entries",
+    "[loader][e820]")
+{
+    const auto mem = make_memory(5 * GiB);
+    const E820Entry ecam { PCI_ECAM_START, PCI_ECAM_BUS_SIZE, E820_RESERVED };
+
+    const auto map = build_e820(mem, std::span(&ecam, 1));
+
+    REQUIRE(map.size() == 5);
+    CHECK(map[2].addr + map[2].size == MEM_32BIT_HOLE_START);
+    CHECK(map[3] == ecam);
+    CHECK(map[4].addr == RAM_64BIT_START);
+}
