@@ -71,6 +71,10 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
         on_t = {v["device"]: v for v in found.values() if v["transport"] == t}
         assert on_t.get(str(VIRTIO_ID_RNG), {}).get("driver") == "virtio_rng", found
         assert on_t.get(str(VIRTIO_ID_CONSOLE), {}).get("driver") == "virtio_console", found
+        if t == "pci":
+            # Every virtio-pci device runs on MSI-X (its queues and config have vectors).
+            assert int(on_t[str(VIRTIO_ID_RNG)]["msix"]) >= 1, found
+            assert int(on_t[str(VIRTIO_ID_CONSOLE)]["msix"]) >= 1, found
         # Linux takes a packed ring whenever it is offered.
         assert on_t[str(VIRTIO_ID_RNG)]["features"][VIRTIO_F_RING_PACKED] == "0"
         assert on_t[str(VIRTIO_ID_CONSOLE)]["features"][VIRTIO_F_RING_PACKED] == "1"
