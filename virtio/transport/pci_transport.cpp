@@ -289,19 +289,19 @@ Result<> PciTransport::build_capabilities()
 
     // §4.1.4.3-7. Common and device configuration are 4-byte aligned; the notify area too,
     // with notification data.
-    VMM_TRY(add(bytes_of(virtio_cap(VIRTIO_PCI_CAP_COMMON_CFG, sizeof(VirtioPciCap), REGS_BAR, 0,
+    (void)VMM_TRY(add(bytes_of(virtio_cap(VIRTIO_PCI_CAP_COMMON_CFG, sizeof(VirtioPciCap), REGS_BAR, 0,
         static_cast<std::uint32_t>(COMMON_OFFSET), common::SIZE))));
     VirtioPciNotifyCap notify {};
     notify.cap = virtio_cap(VIRTIO_PCI_CAP_NOTIFY_CFG, sizeof(notify), REGS_BAR, 0,
         static_cast<std::uint32_t>(NOTIFY_OFFSET), static_cast<std::uint32_t>(notify_size_));
     notify.notify_off_multiplier = le32(NOTIFY_OFF_MULTIPLIER);
-    VMM_TRY(add(bytes_of(notify)));
-    VMM_TRY(add(bytes_of(virtio_cap(
+    (void)VMM_TRY(add(bytes_of(notify)));
+    (void)VMM_TRY(add(bytes_of(virtio_cap(
         VIRTIO_PCI_CAP_ISR_CFG, sizeof(VirtioPciCap), REGS_BAR, 0, static_cast<std::uint32_t>(ISR_OFFSET), 1))));
     // §4.1.4.6: only a device with a configuration space has this one.
     if (const auto size = static_cast<std::uint32_t>(std::min<std::uint64_t>(core_.device().config_size(), PAGE));
         size != 0) {
-        VMM_TRY(add(bytes_of(virtio_cap(VIRTIO_PCI_CAP_DEVICE_CFG, sizeof(VirtioPciCap), REGS_BAR, 0,
+        (void)VMM_TRY(add(bytes_of(virtio_cap(VIRTIO_PCI_CAP_DEVICE_CFG, sizeof(VirtioPciCap), REGS_BAR, 0,
             static_cast<std::uint32_t>(DEVICE_OFFSET), size))));
     }
 
@@ -322,7 +322,7 @@ Result<> PciTransport::build_capabilities()
             static_cast<std::uint32_t>(shm_offsets_[i]), static_cast<std::uint32_t>(options_.shm[i].length));
         shm.offset_hi = le32(static_cast<std::uint32_t>(shm_offsets_[i] >> 32));
         shm.length_hi = le32(static_cast<std::uint32_t>(options_.shm[i].length >> 32));
-        VMM_TRY(add(bytes_of(shm)));
+        (void)VMM_TRY(add(bytes_of(shm)));
     }
 
     // §4.1.4.8: vendor data, read without side effects.
@@ -333,7 +333,7 @@ Result<> PciTransport::build_capabilities()
     vendor.vendor_id = le16(VENDOR_CAP_VENDOR_ID);
     const std::string_view version = VIREO_VERSION;
     std::copy_n(version.begin(), std::min(version.size(), vendor.version.size()), vendor.version.begin());
-    VMM_TRY(add(bytes_of(vendor)));
+    (void)VMM_TRY(add(bytes_of(vendor)));
     return {};
 }
 
