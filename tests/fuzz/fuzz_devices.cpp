@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "tests/fuzz/fuzz_common.hpp"
 #include "tests/support/fake_block_backend.hpp"
 #include "tests/support/fake_guest.hpp"
 #include "tests/support/mmio_driver.hpp"
@@ -25,6 +26,7 @@
 
 using namespace vmm;
 using namespace vmm::virtio;
+using vmm::fuzz::invariant_failed;
 
 namespace {
 
@@ -33,12 +35,6 @@ namespace {
 constexpr std::size_t MAX_OPS = 256;
 constexpr std::uint64_t BASE = 0xd000'0000;
 constexpr std::uint64_t RING_AREA = 0x20000;
-
-[[noreturn]] void invariant_failed(const char* what)
-{
-    std::fprintf(stderr, "fuzz_devices: invariant violated: %s\n", what);
-    std::abort();
-}
 
 // A console port whose host side the fuzzer plays.
 class FuzzPort final : public PortBackend {

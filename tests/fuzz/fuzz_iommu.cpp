@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "tests/fuzz/fuzz_common.hpp"
 #include "tests/support/driver_queue.hpp"
 #include "tests/support/fake_guest.hpp"
 #include "virtio/devices/iommu/iommu.hpp"
@@ -20,6 +21,7 @@
 
 using namespace vmm;
 using namespace vmm::virtio;
+using vmm::fuzz::invariant_failed;
 
 namespace {
 
@@ -31,12 +33,6 @@ namespace {
 //   kind % 4 == 3: release the oldest pin
 constexpr std::size_t ARG = 40;
 constexpr std::uint32_t ENDPOINTS[] = { 1, 8, 0x10000 };
-
-[[noreturn]] void invariant_failed(const char* what)
-{
-    std::fprintf(stderr, "fuzz_iommu: invariant violated: %s\n", what);
-    std::abort();
-}
 
 } // namespace
 

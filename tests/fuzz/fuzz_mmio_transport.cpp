@@ -10,6 +10,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "tests/fuzz/fuzz_common.hpp"
 #include "tests/support/echo_device.hpp"
 #include "tests/support/fake_guest.hpp"
 #include "tests/support/mmio_driver.hpp"
@@ -19,6 +20,8 @@
 
 using namespace vmm;
 using namespace vmm::virtio;
+using vmm::fuzz::invariant_failed;
+using vmm::fuzz::width_of;
 
 namespace {
 
@@ -38,12 +41,6 @@ constexpr std::array<std::uint32_t, 24> REGISTERS { mmio::MAGIC_VALUE, mmio::DEV
     mmio::QUEUE_DEVICE_LOW, mmio::QUEUE_DEVICE_HIGH, mmio::SHM_SEL, mmio::SHM_LEN_LOW, mmio::QUEUE_RESET,
     mmio::CONFIG_GENERATION, mmio::CONFIG };
 
-[[noreturn]] void invariant_failed(const char* what)
-{
-    std::fprintf(stderr, "fuzz_mmio_transport: invariant violated: %s\n", what);
-    std::abort();
-}
-
 struct Op {
     std::uint8_t kind;
     std::uint8_t selector;
@@ -51,12 +48,6 @@ struct Op {
     std::uint8_t flags;
     std::uint32_t value;
 };
-
-std::size_t width_of(std::uint8_t w) noexcept
-{
-    constexpr std::array<std::size_t, 4> widths { 1, 2, 4, 8 };
-    return widths[w % widths.size()];
-}
 
 } // namespace
 

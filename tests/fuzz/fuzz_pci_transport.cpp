@@ -12,11 +12,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "tests/fuzz/fuzz_common.hpp"
 #include "tests/support/echo_device.hpp"
 #include "tests/support/pci_rig.hpp"
 
 using namespace vmm;
 using namespace vmm::virtio;
+using vmm::fuzz::invariant_failed;
+using vmm::fuzz::width_of;
 
 namespace {
 
@@ -26,12 +29,6 @@ constexpr std::size_t MAX_OPS = 256;
 constexpr std::uint64_t RING_AREA = 0x10000;
 constexpr std::uint64_t BAR_SPAN = 0x5000; // common, ISR, device, notify pages and MSI-X
 
-[[noreturn]] void invariant_failed(const char* what)
-{
-    std::fprintf(stderr, "fuzz_pci_transport: invariant violated: %s\n", what);
-    std::abort();
-}
-
 struct Op {
     std::uint8_t kind;
     std::uint8_t sel_lo;
@@ -39,12 +36,6 @@ struct Op {
     std::uint8_t width;
     std::uint32_t value;
 };
-
-std::size_t width_of(std::uint8_t w) noexcept
-{
-    constexpr std::array<std::size_t, 4> widths { 1, 2, 4, 8 };
-    return widths[w % widths.size()];
-}
 
 } // namespace
 

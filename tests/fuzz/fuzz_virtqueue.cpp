@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "tests/fuzz/fuzz_common.hpp"
 #include "tests/support/fake_guest.hpp"
 #include "tests/support/remappable_dma.hpp"
 #include "virtio/queue/queue_config.hpp"
@@ -21,6 +22,7 @@
 
 using namespace vmm;
 using namespace vmm::virtio;
+using vmm::fuzz::invariant_failed;
 
 namespace {
 
@@ -40,12 +42,6 @@ constexpr std::uint64_t DESC_AT = 0x0000;
 constexpr std::uint64_t DRIVER_AT = 0x1000;
 constexpr std::uint64_t DEVICE_AT = 0x2000;
 constexpr std::uint64_t BUFFERS_AT = 0x3000;
-
-[[noreturn]] void invariant_failed(const char* what)
-{
-    std::fprintf(stderr, "fuzz_virtqueue: invariant violated: %s\n", what);
-    std::abort();
-}
 
 test::FakeGuest& guest()
 {
