@@ -1,5 +1,6 @@
 """Linux boots on Vireo: CPU and memory sizes, power-off, test exit codes, panics, signals and
 the API socket. Runs where /dev/kvm works (scripts/sandbox)."""
+import json
 import os
 import signal
 import time
@@ -101,3 +102,19 @@ def test_api_pause_stops_the_guest_and_resume_continues(vireo, kvm, guest_kernel
     assert g.wait_for(f"tick {frozen + 3}", timeout=60)
     assert api(sock, "quit")["ok"]
     assert g.wait(timeout=60) == 0
+
+
+def test_the_demo_config_boots_and_runs_its_scripted_session(vireo, kvm, guest_kernel, guest_initramfs):
+    # scripts/demo without a terminal: configs/demo.json as shipped, its kernel and initramfs
+    # from the flags (which override the file's paths).
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "configs", "demo.json")) as f:
+        cmdline = json.load(f)["boot"]["cmdline"]
+    g = Guest([vireo, "run", "--config", os.path.join(root, "configs", "demo.json"), "--kernel", guest_kernel,
+               "--initrd", guest_initramfs, "--cmdline", f"{cmdline} vireo.test=demo"])
+    assert g.wait(timeout=240) == 0, g.output[-3000:]
+    report = agent.parse(g.output)
+    assert report.tests.get("demo", (None,))[0] == "pass", g.output[-3000:]
+    assert "vireo-guest# uname -a" in g.output
+    assert "virtio_rng" in g.output          # rng_current names the guest's driver
+    assert "org.vireo.demo" in g.output      # the named console port
