@@ -304,14 +304,7 @@ void IoUringBackend::flush_submissions() noexcept
                 std::error_code(-r, std::system_category()).message());
         }
         if (!reaping_) {
-            // Page-cached reads and buffered writes often complete inside the submit call:
-            // deliver them now, without a loop turn in between (one system call per request
-            // at queue depth 1, as fio itself needs).
-            if (io_uring_cq_ready(&ring_) > 0) {
-                poll(false);
-            } else {
-                arm();
-            }
+            arm();
         }
     }
 }
