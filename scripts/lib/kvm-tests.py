@@ -5,15 +5,17 @@ file per test in OUTDIR.
 usage: kvm-tests.py OUTDIR [PYTEST_ARGS...]
 
 Each test gets a fresh sandbox, so a test that wedges the nested VM takes only itself down.
-When the sandbox itself fails (status 124: timed out, 125: the VM died) the test is run once
-more in a new sandbox, and said so; a second sandbox failure is reported as the test's failure.
+When the sandbox itself fails (status 124: timed out, 125: the VM died) the test is run again
+in a new sandbox, and said so; with a hardware /dev/kvm a second sandbox failure is reported as
+the test's failure.
 
-Where the sandbox nests (no hardware virtualisation on this machine), a failed test also gets
-one more run in a new sandbox: the emulated nested SVM now and then resets a guest (a triple
+Where the sandbox nests (no hardware virtualisation on this machine), a failed test is run
+again in a new sandbox too: the emulated nested SVM now and then resets a guest (a triple
 fault, under QEMU microvm and q35 as under Vireo), hangs it, or crashes the nested VM's own
-kernel, independent of the test. A test that fails twice fails; one that passed only on its
-second run is named at the end, so flakiness stays visible. With a hardware /dev/kvm, a failure
-of the test itself is never retried.
+kernel, independent of the test. A test gets at most three runs and fails when all of them
+failed; one that passed only on a later run is named at the end (earlier runs' JUnit files are
+kept beside its own), so flakiness stays visible. With a hardware /dev/kvm, a failure of
+the test itself is never retried.
 """
 import os
 import pathlib
@@ -30,6 +32,9 @@ TIMEOUT = 300
 # A 4 GiB guest beside its VMM.
 MEMORY = "6G"
 SANDBOX_FAILURES = (124, 125)
+# Runs of one test at most: a sandbox failure is retried everywhere, a test failure only where
+# the sandbox nests (see above).
+ATTEMPTS = 3
 
 
 def nested():
@@ -87,28 +92,25 @@ def main(argv):
     for i, node in enumerate(nodes):
         junit = outdir / f"{i:03d}.xml"
         t0 = time.monotonic()
-        rc = run_one(node, junit)
-        if rc in SANDBOX_FAILURES or not junit.exists():
-            print(f"kvm-tests: the sandbox failed (status {rc}) under {node}; running it again in a new one",
-                  file=sys.stderr)
-            junit.unlink(missing_ok=True)
+        for attempt in range(1, ATTEMPTS + 1):
             rc = run_one(node, junit)
-            if rc in SANDBOX_FAILURES or not junit.exists():
-                write_failure(junit, node, f"the sandbox failed twice (status {rc})")
-        elif retry_failures and failed(junit):
-            print(f"kvm-tests: {node} failed in the nested VM; running it once more in a new one", file=sys.stderr)
-            first = junit.with_suffix(".first-run.xml.txt")
-            junit.replace(first)
-            rc = run_one(node, junit)
-            if rc in SANDBOX_FAILURES or not junit.exists():
-                write_failure(junit, node, f"failed, then the sandbox failed (status {rc})")
-            elif not failed(junit):
-                second_run.append(node)
+            sandbox_failed = rc in SANDBOX_FAILURES or not junit.exists()
+            if not sandbox_failed and not (retry_failures and failed(junit)):
+                if attempt > 1 and not failed(junit):
+                    second_run.append(f"{node} (run {attempt})")
+                break
+            what = f"the sandbox failed (status {rc})" if sandbox_failed else "the test failed in the nested VM"
+            if attempt == ATTEMPTS or (sandbox_failed and attempt == 2 and not retry_failures):
+                if sandbox_failed:
+                    write_failure(junit, node, f"{what}, {attempt} runs")
+                break
+            print(f"kvm-tests: {what} under {node}; running it again in a new one", file=sys.stderr)
+            if junit.exists():
+                junit.replace(junit.with_suffix(f".run{attempt}.xml.txt"))
         print(f"kvm-tests: [{i + 1}/{len(nodes)}] {node}: {time.monotonic() - t0:.0f} s", file=sys.stderr)
     print(f"kvm-tests: all done in {time.monotonic() - started:.0f} s", file=sys.stderr)
     for node in second_run:
-        print(f"kvm-tests: passed only on its second run (first run kept beside its JUnit file): {node}",
-              file=sys.stderr)
+        print(f"kvm-tests: passed only on a later run: {node}", file=sys.stderr)
     return 0
 
 
