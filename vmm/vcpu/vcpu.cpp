@@ -146,6 +146,20 @@ void Vcpu::thread_main() noexcept
     cv_.notify_all();
 }
 
+// The registers that tell where a crashed guest was, for the one line the crash produces.
+std::string Vcpu::cpu_state() const
+{
+    const auto regs = fd_.get_regs();
+    const auto sregs = fd_.get_sregs();
+    if (!regs || !sregs) {
+        return "";
+    }
+    return fmt::format(" (rip {:#x} rsp {:#x} rflags {:#x} cr0 {:#x} cr2 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x}"
+                       " cs {:#x} idt {:#x}+{:#x})",
+        regs->rip, regs->rsp, regs->rflags, sregs->cr0, sregs->cr2, sregs->cr3, sregs->cr4, sregs->efer,
+        sregs->cs.selector, sregs->idt.base, sregs->idt.limit);
+}
+
 bool Vcpu::handle_exit() noexcept
 {
     kvm_run* run = fd_.run_data();
@@ -183,7 +197,7 @@ bool Vcpu::handle_exit() noexcept
         emit(StopReason::crash, 3, fmt::format("vCPU {} halted with interrupts disabled", index_));
         return false;
     case KVM_EXIT_SHUTDOWN:
-        emit(StopReason::crash, 3, fmt::format("vCPU {}: triple fault", index_));
+        emit(StopReason::crash, 3, fmt::format("vCPU {}: triple fault{}", index_, cpu_state()));
         return false;
     case KVM_EXIT_SYSTEM_EVENT:
         switch (run->system_event.type) {
@@ -205,7 +219,7 @@ bool Vcpu::handle_exit() noexcept
         return false;
     case KVM_EXIT_INTERNAL_ERROR:
         emit(StopReason::crash, 3,
-            fmt::format("vCPU {}: KVM internal error, suberror {}", index_, run->internal.suberror));
+            fmt::format("vCPU {}: KVM internal error, suberror {}{}", index_, run->internal.suberror, cpu_state()));
         return false;
     default:
         emit(StopReason::crash, 3, fmt::format("vCPU {}: unhandled exit reason {}", index_, run->exit_reason));

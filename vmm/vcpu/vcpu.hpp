@@ -68,6 +68,9 @@ private:
     bool handle_exit() noexcept;
     void emit(StopReason reason, int code, std::string detail) noexcept;
 
+    // A crashed guest's registers, for the crash line (empty when KVM cannot give them).
+    [[nodiscard]] std::string cpu_state() const;
+
     std::uint32_t index_;
     kvm::VcpuFd fd_;
     VcpuContext ctx_;
