@@ -29,7 +29,7 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
     g = Guest([vireo, "run", "--config", config])
     sock = os.path.join(d, "api.sock")
     try:
-        assert g.wait_for("VIREO-AGENT: begin idle", timeout=180), g.output[-4000:]
+        assert g.wait_for("VIREO-AGENT: begin idle", timeout=140), g.output[-4000:]
         state = api(sock, "iommu-state")
         status = api(sock, "status")["result"]
         assert api(sock, "quit")["ok"]

@@ -16,7 +16,7 @@ def test_qemu_boots_the_guest_and_the_agent_reports(qemu, kvm, guest_kernel, gue
     cmd = [qemu, "-accel", "kvm", "-M", machine_opts, "-cpu", "host", "-smp", "2", "-m", "256M",
            "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio",
            "-kernel", str(guest_kernel), "-initrd", str(guest_initramfs), "-append", cmdline]
-    rc, output, report = agent.run_guest(cmd, timeout=240)
+    rc, output, report = agent.run_guest(cmd, timeout=140)
     assert rc == 0, output[-3000:]
     assert report.ok, report.summary() + "\n" + output[-3000:]
     assert report.info["cpus"] == "2"

@@ -54,7 +54,7 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
     config = write_config(d, guest_kernel, guest_initramfs, cmdline, devices)
     g = Guest([vireo, "run", "--config", config])
     try:
-        assert g.wait_for("VIREO-AGENT: begin idle", timeout=180), g.output[-4000:]
+        assert g.wait_for("VIREO-AGENT: begin idle", timeout=140), g.output[-4000:]
         status = api(os.path.join(d, "api.sock"), "status")["result"]
         assert api(os.path.join(d, "api.sock"), "quit")["ok"]
         assert g.wait(timeout=60) == 0, g.output[-3000:]
@@ -100,7 +100,7 @@ def test_hvc0_on_a_virtio_console_port_is_the_guest_console(vireo, kvm, guest_ke
     cmdline = BASE_CMDLINE.replace("console=ttyS0", "console=hvc0") + " vireo.test=smoke"
     config = write_config(d, guest_kernel, guest_initramfs, cmdline, devices, console="off")
     g = Guest([vireo, "run", "--config", config])
-    rc = g.wait(timeout=180)
+    rc = g.wait(timeout=140)
     report = agent.parse(g.output)
     assert rc == 0, g.output[-3000:]
     assert report.ok, report.summary() + g.output[-3000:]

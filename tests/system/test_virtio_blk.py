@@ -55,7 +55,7 @@ def test_filesystem_discard_readonly_and_resize(vireo, kvm, guest_kernel, guest_
         f"type=block,transport={transport},path={ro},serial=vireo-ro,readonly=on",
     ], extra=["--api-socket", sock])
     try:
-        assert g.wait_for("blk.resize_ready=", timeout=240), g.output[-4000:]
+        assert g.wait_for("blk.resize_ready=", timeout=140), g.output[-4000:]
         assert wait_for_socket(sock, g.proc)
         reply = api(sock, "block-resize", id="raw", size="32M")
         assert reply["ok"], reply
@@ -91,7 +91,7 @@ def test_fio_verify_and_sigkill_after_sync_loses_nothing(vireo, kvm, guest_kerne
         f"type=block,transport={transport},path={disk},serial=vireo-fio,num_queues=2",
     ], memory="512M")
     try:
-        assert g.wait_for("blk.synced=", timeout=280), g.output[-4000:]
+        assert g.wait_for("blk.synced=", timeout=140), g.output[-4000:]
         # The whole line: the output arrives in chunks.
         deadline = time.monotonic() + 30
         while not re.search(r"blk\.synced=[0-9a-f]{32}", g.output) and time.monotonic() < deadline:

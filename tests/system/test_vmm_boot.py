@@ -23,7 +23,7 @@ def boot(vireo, kernel, initramfs, tests, cpus=1, memory="256M", extra=(), cmdli
 def test_guest_sees_its_cpus_and_memory_and_powers_off(vireo, kvm, guest_kernel, guest_initramfs, cpus, memory,
                                                         mib):
     g = boot(vireo, guest_kernel, guest_initramfs, "smoke", cpus=cpus, memory=memory)
-    rc = g.wait(timeout=240)
+    rc = g.wait(timeout=140)
     report = agent.parse(g.output)
     assert rc == 0, g.output[-3000:]
     assert report.tests.get("smoke", (None,))[0] == "pass", g.output[-3000:]
@@ -37,7 +37,7 @@ def test_guest_finds_the_pcie_host_bridge_and_reaches_it_through_ecam(vireo, kvm
     # The host bridge is there with no device configured; the guest's pci test checks that the
     # kernel took ECAM from the MCFG and bound every virtio function.
     g = boot(vireo, guest_kernel, guest_initramfs, "pci")
-    rc = g.wait(timeout=300)
+    rc = g.wait(timeout=140)
     report = agent.parse(g.output)
     assert rc == 0, g.output[-3000:]
     assert report.tests.get("pci", (None,))[0] == "pass", g.output[-3000:]
@@ -48,31 +48,31 @@ def test_guest_finds_the_pcie_host_bridge_and_reaches_it_through_ecam(vireo, kvm
 
 def test_a_failing_guest_test_is_reported(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "fail-on-purpose")
-    assert g.wait(timeout=240) == 0
+    assert g.wait(timeout=140) == 0
     assert agent.parse(g.output).tests["fail-on-purpose"][0] == "fail"
 
 
 def test_test_exit_port_code_becomes_the_exit_status(vireo, kvm, guest_kernel, guest_initramfs):
     # The guest test writes 42 to the test-exit port.
     g = boot(vireo, guest_kernel, guest_initramfs, "exit-42")
-    assert g.wait(timeout=240) == 42, g.output[-3000:]
+    assert g.wait(timeout=140) == 42, g.output[-3000:]
 
 
 def test_agent_reports_its_failure_count_through_the_exit_port(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "smoke,fail-on-purpose,fail-on-purpose",
              cmdline_extra="vireo.exit=port")
-    assert g.wait(timeout=240) == 2, g.output[-3000:]
+    assert g.wait(timeout=140) == 2, g.output[-3000:]
 
 
 def test_guest_panic_ends_the_vmm_with_the_crash_status(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "panic")
-    assert g.wait(timeout=240) == 3, g.output[-3000:]
+    assert g.wait(timeout=140) == 3, g.output[-3000:]
     assert "panic" in g.output.lower()
 
 
 def test_sigterm_shuts_down_cleanly(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "idle")
-    assert g.wait_for("VIREO-AGENT: begin idle", timeout=240), g.output[-3000:]
+    assert g.wait_for("VIREO-AGENT: begin idle", timeout=140), g.output[-3000:]
     g.proc.send_signal(signal.SIGTERM)
     assert g.wait(timeout=60) == 128 + signal.SIGTERM
 
@@ -80,7 +80,7 @@ def test_sigterm_shuts_down_cleanly(vireo, kvm, guest_kernel, guest_initramfs):
 def test_api_shutdown_powers_the_guest_off(vireo, kvm, guest_kernel, guest_initramfs):
     sock = os.path.join(temp_dir(), "api.sock")
     g = boot(vireo, guest_kernel, guest_initramfs, "idle", extra=["--api-socket", sock])
-    assert g.wait_for("VIREO-AGENT: begin idle", timeout=240), g.output[-3000:]
+    assert g.wait_for("VIREO-AGENT: begin idle", timeout=140), g.output[-3000:]
     assert api(sock, "status")["result"]["state"] == "running"
     assert api(sock, "shutdown")["ok"]
     # The guest's ACPI power button handler runs poweroff.
@@ -91,7 +91,7 @@ def test_api_shutdown_powers_the_guest_off(vireo, kvm, guest_kernel, guest_initr
 def test_api_pause_stops_the_guest_and_resume_continues(vireo, kvm, guest_kernel, guest_initramfs):
     sock = os.path.join(temp_dir(), "api.sock")
     g = boot(vireo, guest_kernel, guest_initramfs, "tick", extra=["--api-socket", sock])
-    assert g.wait_for("tick 3", timeout=240), g.output[-3000:]
+    assert g.wait_for("tick 3", timeout=140), g.output[-3000:]
     assert api(sock, "pause")["ok"]
     assert api(sock, "status")["result"]["state"] == "paused"
     time.sleep(0.5)  # let output already in flight drain
@@ -112,7 +112,7 @@ def test_the_demo_config_boots_and_runs_its_scripted_session(vireo, kvm, guest_k
         cmdline = json.load(f)["boot"]["cmdline"]
     g = Guest([vireo, "run", "--config", os.path.join(root, "configs", "demo.json"), "--kernel", guest_kernel,
                "--initrd", guest_initramfs, "--cmdline", f"{cmdline} vireo.test=demo"])
-    assert g.wait(timeout=240) == 0, g.output[-3000:]
+    assert g.wait(timeout=140) == 0, g.output[-3000:]
     report = agent.parse(g.output)
     assert report.tests.get("demo", (None,))[0] == "pass", g.output[-3000:]
     assert "vireo-guest# uname -a" in g.output

@@ -46,7 +46,7 @@ class Guest:
                 self._lines.wait(min(left, 0.5))
             return True
 
-    def wait(self, timeout=180):
+    def wait(self, timeout=140):
         """Wait for exit; kills the process group on timeout and returns None then."""
         try:
             rc = self.proc.wait(timeout=timeout)
