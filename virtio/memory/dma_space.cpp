@@ -2,13 +2,17 @@
 // DMA generations and pins.
 #include "virtio/memory/dma_space.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace vmm::virtio {
 
 struct DmaPin::State {
     std::uint64_t generation = 1;
-    std::map<std::uint64_t, std::size_t> pins; // generation -> pins held
+    // (generation, pins held) in generation order, no zero counts. Pins are taken on the
+    // current generation, so this holds one or two entries and a pin costs no allocation
+    // once the vector has grown.
+    std::vector<std::pair<std::uint64_t, std::size_t>> pins;
     std::vector<std::pair<std::uint64_t, std::function<void()>>> waiters;
 
     [[nodiscard]] std::size_t pins_before(std::uint64_t g) const noexcept
@@ -20,14 +24,26 @@ struct DmaPin::State {
         return n;
     }
 
+    void take(std::uint64_t g)
+    {
+        // Invariant: g is the current generation, never below the last entry's.
+        if (pins.empty() || pins.back().first != g) {
+            pins.emplace_back(g, 0);
+        }
+        ++pins.back().second;
+    }
+
     void release(std::uint64_t g)
     {
-        auto it = pins.find(g);
+        auto it = std::find_if(pins.begin(), pins.end(), [g](const auto& p) { return p.first == g; });
         if (it == pins.end()) {
             return;
         }
         if (--it->second == 0) {
             pins.erase(it);
+        }
+        if (waiters.empty()) {
+            return;
         }
         // Run the waiters that became free; a callback may add new waiters or pins, so take
         // the ready ones out first.
@@ -45,6 +61,16 @@ struct DmaPin::State {
         }
     }
 };
+
+bool DmaSpace::append(std::uint64_t addr, std::uint64_t len, Access access, SliceListBase& out) const
+{
+    auto slices = resolve(addr, len, access);
+    if (!slices) {
+        return false;
+    }
+    out.insert(out.end(), slices->begin(), slices->end());
+    return true;
+}
 
 DmaPin::DmaPin(std::shared_ptr<State> state, std::uint64_t generation) noexcept
     : state_(std::move(state))
@@ -89,7 +115,7 @@ std::uint64_t DmaGenerations::advance() noexcept
 
 DmaPin DmaGenerations::pin() const
 {
-    ++state_->pins[state_->generation];
+    state_->take(state_->generation);
     return DmaPin(state_, state_->generation);
 }
 

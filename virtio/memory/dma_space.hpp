@@ -93,6 +93,11 @@ public:
     // permission for `access`, or addr+len wraps). len 0 gives an empty list.
     [[nodiscard]] virtual Result<SliceList> resolve(std::uint64_t addr, std::uint64_t len,
         Access access) const = 0;
+    // The same, appended to `out`: true on success; on failure false, with `out` as it was.
+    // The per-descriptor path of chain validation, so it builds no Result and no temporary
+    // list where an implementation can avoid it; this default goes through resolve().
+    [[nodiscard]] virtual bool append(std::uint64_t addr, std::uint64_t len, Access access,
+        SliceListBase& out) const;
     // Changes whenever a translation may have changed; cached translations tagged with an
     // older value must be resolved again.
     [[nodiscard]] virtual std::uint64_t generation() const noexcept = 0;

@@ -90,6 +90,8 @@ private:
 // mapped to scattered GPAs), so resolution yields a list. Two inline entries cover the
 // common cases without allocating.
 using SliceList = boost::container::small_vector<GuestSlice, 2>;
+// Any small_vector of slices, whatever its inline capacity (a chain's lists hold four).
+using SliceListBase = boost::container::small_vector_base<GuestSlice>;
 
 // For vectored host I/O over slices.
 using IovecList = boost::container::small_vector<iovec, 8>;

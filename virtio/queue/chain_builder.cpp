@@ -19,12 +19,9 @@ FaultOr<void> ChainBuilder::add(std::uint64_t addr, std::uint32_t len, bool writ
     if (total_ > std::numeric_limits<std::uint32_t>::max()) {
         return Unexpected(QueueFault::chain_length_overflow);
     }
-    auto slices = dma_->resolve(addr, len, writable ? Access::write : Access::read);
-    if (!slices) {
+    if (!dma_->append(addr, len, writable ? Access::write : Access::read, writable ? *writable_ : *readable_)) {
         return Unexpected(QueueFault::buffer_unmapped);
     }
-    auto& dst = writable ? writable_ : readable_;
-    dst.insert(dst.end(), slices->begin(), slices->end());
     seen_writable_ = seen_writable_ || writable;
     return {};
 }

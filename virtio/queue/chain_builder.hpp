@@ -12,10 +12,15 @@
 namespace vmm::virtio {
 
 // Collects the buffers of one chain from descriptors the ring code has already copied out of
-// guest memory, in chain order.
+// guest memory, in chain order, straight into the chain's two lists.
 class ChainBuilder {
 public:
-    explicit ChainBuilder(const DmaSpace& dma) noexcept : dma_(&dma) {}
+    ChainBuilder(const DmaSpace& dma, ChainSlices& readable, ChainSlices& writable) noexcept
+        : dma_(&dma)
+        , readable_(&readable)
+        , writable_(&writable)
+    {
+    }
 
     // Guest-controlled: addr, len, writable. Checks (virtio 1.2 §2.7.4.2, §2.7.5.2, §2.8.17):
     // readable buffers come before writable ones, the lengths sum to less than 2^32, and each
@@ -24,13 +29,10 @@ public:
     // refusal of them has hung guests that send empty control buffers (CVE-2023-5158 context).
     [[nodiscard]] FaultOr<void> add(std::uint64_t addr, std::uint32_t len, bool writable);
 
-    [[nodiscard]] ChainSlices take_readable() noexcept { return std::move(readable_); }
-    [[nodiscard]] ChainSlices take_writable() noexcept { return std::move(writable_); }
-
 private:
     const DmaSpace* dma_;
-    ChainSlices readable_;
-    ChainSlices writable_;
+    ChainSlices* readable_;
+    ChainSlices* writable_;
     std::uint64_t total_ = 0;
     bool seen_writable_ = false;
 };

@@ -9,6 +9,12 @@ namespace vmm::virtio {
 
 SliceCursor::SliceCursor(ChainSlices slices) noexcept : slices_(std::move(slices))
 {
+    seal();
+}
+
+void SliceCursor::seal() noexcept
+{
+    capacity_ = 0;
     for (const auto& s : slices_) {
         capacity_ += s.size();
     }

@@ -35,6 +35,11 @@ public:
     void copy_in(std::span<const std::byte> in) noexcept;
     void advance(std::size_t n) noexcept;
 
+    // Building in place (a chain being walked): the list to append to, then sealed() once
+    // complete. Only on a fresh cursor.
+    [[nodiscard]] ChainSlices& unsealed() noexcept { return slices_; }
+    void seal() noexcept;
+
 private:
     ChainSlices slices_;
     std::size_t capacity_ = 0;
@@ -45,6 +50,8 @@ private:
 
 // The device-readable bytes of a chain. Reads are all-or-nothing: a failed read consumes
 // nothing, so a device can report a short request without tracking partial state.
+class DescriptorChain;
+
 class Reader {
 public:
     Reader() noexcept = default;
@@ -70,6 +77,7 @@ public:
     [[nodiscard]] Result<> consume(std::size_t n) { return skip(n); }
 
 private:
+    friend class DescriptorChain;
     SliceCursor cursor_;
 };
 
@@ -100,6 +108,7 @@ public:
     [[nodiscard]] Result<> commit(std::size_t n);
 
 private:
+    friend class DescriptorChain;
     SliceCursor cursor_;
     std::size_t high_water_ = 0;
 };

@@ -18,6 +18,13 @@ class Queue;
 // reset or re-activated does nothing.
 class DescriptorChain {
 public:
+    // Only a Queue can make one: it builds the chain in place, in the caller's optional.
+    class Key {
+        friend class Queue;
+        Key() = default;
+    };
+    explicit DescriptorChain(Key /*key*/) noexcept {}
+
     DescriptorChain(DescriptorChain&& o) noexcept
         : reader_(std::move(o.reader_))
         , writer_(std::move(o.writer_))
@@ -62,7 +69,14 @@ public:
 
 private:
     friend class Queue;
-    DescriptorChain() noexcept = default;
+    // The walk appends each direction's slices here, then seals them.
+    [[nodiscard]] ChainSlices& readable() noexcept { return reader_.cursor_.unsealed(); }
+    [[nodiscard]] ChainSlices& writable() noexcept { return writer_.cursor_.unsealed(); }
+    void seal() noexcept
+    {
+        reader_.cursor_.seal();
+        writer_.cursor_.seal();
+    }
 
     Reader reader_;
     Writer writer_;

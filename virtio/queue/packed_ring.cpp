@@ -43,7 +43,7 @@ bool Queue::packed_avail_at(std::uint16_t pos, bool wrap, std::uint16_t* flags) 
     return is_available(*f, wrap);
 }
 
-FaultOr<std::optional<DescriptorChain>> Queue::pop_packed()
+FaultOr<bool> Queue::pop_packed(DescriptorChain& chain)
 {
     std::uint16_t pos = state_.next_avail;
     bool wrap = state_.avail_wrap;
@@ -52,9 +52,9 @@ FaultOr<std::optional<DescriptorChain>> Queue::pop_packed()
         if (!desc_.at(desc_offset(pos), sizeof(PvirtqDesc))) {
             return Unexpected(QueueFault::ring_unmapped);
         }
-        return std::optional<DescriptorChain> {};
+        return false;
     }
-    ChainBuilder builder(*dma_);
+    ChainBuilder builder(*dma_, chain.readable(), chain.writable());
     std::uint32_t slots = 0;
     std::uint32_t descriptors = 0;
     std::uint16_t id = 0;
@@ -130,16 +130,14 @@ FaultOr<std::optional<DescriptorChain>> Queue::pop_packed()
     state_.avail_wrap = wrap;
     slots_in_flight_ += slots;
 
-    DescriptorChain chain;
-    chain.reader_ = Reader(builder.take_readable());
-    chain.writer_ = Writer(builder.take_writable());
+    chain.seal();
     chain.descriptors_ = descriptors;
     chain.epoch_ = epoch_;
     chain.sequence_ = next_sequence_++;
     chain.id_ = id;
     chain.slots_ = static_cast<std::uint16_t>(slots);
     chain.queue_index_ = index_;
-    return std::optional<DescriptorChain>(std::move(chain));
+    return true;
 }
 
 bool Queue::write_used_packed(const Used& used) noexcept

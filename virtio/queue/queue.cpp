@@ -100,15 +100,21 @@ bool Queue::mark_in_flight(std::uint16_t id) noexcept
 
 std::optional<DescriptorChain> Queue::pop()
 {
+    // One object, returned by name on every path: the chain is built where the caller keeps
+    // it, never moved on the way out.
+    std::optional<DescriptorChain> out;
     if (fault_ || !refresh_rings()) {
-        return std::nullopt;
+        return out;
     }
-    auto r = layout_ == RingLayout::split ? pop_split() : pop_packed();
+    out.emplace(DescriptorChain::Key {});
+    auto r = layout_ == RingLayout::split ? pop_split(*out) : pop_packed(*out);
     if (!r) {
         latch(r.error(), state_.next_avail);
-        return std::nullopt;
+        out.reset();
+    } else if (!*r) {
+        out.reset();
     }
-    return std::move(*r);
+    return out;
 }
 
 void Queue::add_used(DescriptorChain&& chain)

@@ -122,8 +122,9 @@ private:
     void write_used(const Used& used);
 
     // Layout-specific halves (split_ring.cpp, packed_ring.cpp).
-    [[nodiscard]] FaultOr<std::optional<DescriptorChain>> pop_split();
-    [[nodiscard]] FaultOr<std::optional<DescriptorChain>> pop_packed();
+    // Fill `chain` (fresh) with the next available chain: true, or false when there is none.
+    [[nodiscard]] FaultOr<bool> pop_split(DescriptorChain& chain);
+    [[nodiscard]] FaultOr<bool> pop_packed(DescriptorChain& chain);
     [[nodiscard]] bool write_used_split(const Used& used) noexcept;
     [[nodiscard]] bool write_used_packed(const Used& used) noexcept;
     [[nodiscard]] bool publish_split() noexcept;
@@ -132,7 +133,7 @@ private:
     [[nodiscard]] FaultOr<bool> set_notification_packed(bool enable) noexcept;
     [[nodiscard]] FaultOr<bool> needs_notification_split() noexcept;
     [[nodiscard]] FaultOr<bool> needs_notification_packed() noexcept;
-    [[nodiscard]] FaultOr<DescriptorChain> walk_split(std::uint16_t head);
+    [[nodiscard]] FaultOr<void> walk_split(std::uint16_t head, DescriptorChain& chain);
     [[nodiscard]] bool packed_avail_at(std::uint16_t pos, bool wrap, std::uint16_t* flags) const noexcept;
 
     const DmaSpace* dma_ = nullptr;

@@ -7,7 +7,7 @@
 
 namespace vmm::virtio {
 
-FaultOr<std::optional<DescriptorChain>> Queue::pop_split()
+FaultOr<bool> Queue::pop_split(DescriptorChain& chain)
 {
     // virtio 1.2 §2.7.13.3: the driver writes the ring entry, then a barrier, then avail->idx.
     // The acquire load pairs with that barrier: entries below idx are visible once idx is.
@@ -20,7 +20,7 @@ FaultOr<std::optional<DescriptorChain>> Queue::pop_split()
     // shows up here as a huge distance.
     const auto pending = static_cast<std::uint16_t>(*avail_idx - state_.next_avail);
     if (pending == 0) {
-        return std::optional<DescriptorChain> {};
+        return false;
     }
     if (pending > size_) {
         return Unexpected(QueueFault::queue_overrun);
@@ -38,22 +38,21 @@ FaultOr<std::optional<DescriptorChain>> Queue::pop_split()
     if (!mark_in_flight(*head)) {
         return Unexpected(QueueFault::head_in_flight);
     }
-    auto chain = walk_split(*head);
-    if (!chain) {
-        return Unexpected(chain.error());
+    if (auto r = walk_split(*head, chain); !r) {
+        return Unexpected(r.error());
     }
     ++state_.next_avail;
-    chain->epoch_ = epoch_;
-    chain->sequence_ = next_sequence_++;
-    chain->id_ = *head;
-    chain->slots_ = 1;
-    chain->queue_index_ = index_;
-    return std::optional<DescriptorChain>(std::move(*chain));
+    chain.epoch_ = epoch_;
+    chain.sequence_ = next_sequence_++;
+    chain.id_ = *head;
+    chain.slots_ = 1;
+    chain.queue_index_ = index_;
+    return true;
 }
 
-FaultOr<DescriptorChain> Queue::walk_split(std::uint16_t head)
+FaultOr<void> Queue::walk_split(std::uint16_t head, DescriptorChain& chain)
 {
-    ChainBuilder builder(*dma_);
+    ChainBuilder builder(*dma_, chain.readable(), chain.writable());
     std::uint16_t index = head;
     std::uint32_t count = 0;
     for (;;) {
@@ -120,11 +119,9 @@ FaultOr<DescriptorChain> Queue::walk_split(std::uint16_t head)
             return Unexpected(QueueFault::next_out_of_range);
         }
     }
-    DescriptorChain chain;
-    chain.reader_ = Reader(builder.take_readable());
-    chain.writer_ = Writer(builder.take_writable());
+    chain.seal();
     chain.descriptors_ = count;
-    return chain;
+    return {};
 }
 
 bool Queue::write_used_split(const Used& used) noexcept

@@ -2,6 +2,7 @@
 // DirectDma, DMA generations and pins, and queues following DMA mapping changes.
 #include <array>
 #include <limits>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -63,6 +64,73 @@ TEST_CASE("DirectDma refuses ranges that wrap, start in a hole or run past the e
     CHECK_FALSE(guest.dma().resolve(FakeGuest::HOLE_BASE, 1, Access::read));
     CHECK_FALSE(guest.dma().resolve(FakeGuest::RAM_END - 1, 2, Access::read));
     CHECK(guest.dma().resolve(FakeGuest::RAM_END - 1, 1, Access::read));
+}
+
+TEST_CASE("DirectDma append adds to a list, and leaves it as it was when the range is not RAM", "[virtio][dma]")
+{
+    const std::array<MemoryRegionSpec, 3> map { {
+        { GuestAddress { 0 }, 0x10000 },
+        { GuestAddress { 0x10000 }, 0x10000 },
+        { GuestAddress { 0x30000 }, 0x10000 },
+    } };
+    FakeGuest guest(map);
+    ChainSlices list;
+    const auto max = std::numeric_limits<std::uint64_t>::max();
+
+    const bool one = guest.dma().append(0x2000, 0x100, Access::read, list);
+    const bool across = guest.dma().append(0xff00, 0x200, Access::write, list);
+    // Starts in RAM, continues into the next region, then reaches the hole: nothing of it stays.
+    const bool over_hole = guest.dma().append(0xff00, 0x20200, Access::read, list);
+    const bool wraps = guest.dma().append(max - 4, 16, Access::read, list);
+    const bool empty = guest.dma().append(0xdead'0000'0000, 0, Access::read, list);
+
+    CHECK(one);
+    CHECK(across);
+    CHECK_FALSE(over_hole);
+    CHECK_FALSE(wraps);
+    CHECK(empty);
+    REQUIRE(list.size() == 3);
+    CHECK(list[0].gpa().raw == 0x2000);
+    CHECK(list[1].gpa().raw == 0xff00);
+    CHECK(list[1].size() == 0x100);
+    CHECK(list[2].gpa().raw == 0x10000);
+    CHECK(list[2].host() == guest.memory().host_ptr(GuestAddress { 0x10000 }, 0x100));
+}
+
+TEST_CASE("DirectDma pins are empty: its identity map never changes", "[virtio][dma]")
+{
+    FakeGuest guest;
+
+    const DmaPin pin = guest.dma().pin();
+
+    CHECK_FALSE(pin.active());
+}
+
+TEST_CASE("pins on the same and on several generations are counted until each is released", "[virtio][dma]")
+{
+    DmaGenerations gens;
+    std::vector<DmaPin> first;
+    for (int i = 0; i < 3; ++i) {
+        first.push_back(gens.pin());
+    }
+    const auto second = gens.advance();
+    auto later = gens.pin();
+    const auto third = gens.advance();
+    int runs = 0;
+    gens.when_released(third, [&] { ++runs; });
+
+    first[1].reset();
+    const std::size_t after_one = gens.pins_before(third);
+    first.clear();
+    const int after_first = runs;
+    const std::size_t older_than_second = gens.pins_before(second);
+    later.reset();
+
+    CHECK(after_one == 3);
+    CHECK(after_first == 0);
+    CHECK(older_than_second == 0);
+    CHECK(runs == 1);
+    CHECK(gens.pins_before(third + 1) == 0);
 }
 
 TEST_CASE("when_released runs at once when no older pin is held", "[virtio][dma]")
