@@ -49,7 +49,8 @@ public:
 
 // The storage behind a virtio-blk device. Asynchronous: submit() queues, flush_submissions()
 // hands what was queued to the host in one go (one system call per batch, not per request),
-// and completions come back through the sink on the loop thread. Loop thread only.
+// and completions come back through the sink on the loop thread, those that finished inside
+// the submission already before flush_submissions() returns. Loop thread only.
 class BlockBackend {
 public:
     BlockBackend() = default;

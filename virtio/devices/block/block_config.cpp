@@ -114,14 +114,14 @@ private:
     std::string where_;
 };
 
-Result<bool> power_of_two_in(const Keys& k, std::string_view key, std::uint64_t value, std::uint64_t min,
+Result<> power_of_two_in(const Keys& k, std::string_view key, std::uint64_t value, std::uint64_t min,
     std::uint64_t max)
 {
     if (!std::has_single_bit(value) || value < min || value > max) {
         return fail(Errc::out_of_range, "\"{}\": {} must be a power of two from {} to {}", key, value, min, max);
     }
     (void)k;
-    return true;
+    return {};
 }
 
 Result<Lifetime> parse_lifetime(const json& v)

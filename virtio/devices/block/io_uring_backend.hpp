@@ -89,6 +89,7 @@ private:
     io_uring ring_ {};
     bool ring_ready_ = false;
     bool fixed_file_ = false;
+    bool single_op_ = false; // IORING_OP_READ and IORING_OP_WRITE (Linux 5.6) are there
     bool read_only_ = false;
     bool block_device_ = false;
     std::uint64_t size_ = 0;
