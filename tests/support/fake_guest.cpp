@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 namespace vmm::virtio::test {
@@ -55,6 +56,10 @@ std::uint64_t FakeGuest::alloc(std::uint64_t size, std::uint64_t align)
 
 void FakeGuest::write(std::uint64_t gpa, std::span<const std::byte> bytes) const
 {
+    if (std::byte* p = memory_.host_ptr(GuestAddress { gpa }, bytes.size()); p != nullptr) {
+        std::memcpy(p, bytes.data(), bytes.size());
+        return;
+    }
     // Through the DMA view, so that a range may span adjacent regions.
     auto slices = dma_->resolve(gpa, bytes.size(), Access::write);
     if (!slices) {
@@ -69,17 +74,26 @@ void FakeGuest::write(std::uint64_t gpa, std::span<const std::byte> bytes) const
 
 std::vector<std::byte> FakeGuest::read(std::uint64_t gpa, std::size_t len) const
 {
-    auto slices = dma_->resolve(gpa, len, Access::read);
+    std::vector<std::byte> out(len);
+    read_into(gpa, out);
+    return out;
+}
+
+void FakeGuest::read_into(std::uint64_t gpa, std::span<std::byte> out) const
+{
+    if (const std::byte* p = memory_.host_ptr(GuestAddress { gpa }, out.size()); p != nullptr) {
+        std::memcpy(out.data(), p, out.size());
+        return;
+    }
+    auto slices = dma_->resolve(gpa, out.size(), Access::read);
     if (!slices) {
         die("test read outside guest RAM");
     }
-    std::vector<std::byte> out(len);
     std::size_t done = 0;
     for (const auto& s : *slices) {
-        s.copy_to(std::span(out).subspan(done, s.size()));
+        s.copy_to(out.subspan(done, s.size()));
         done += s.size();
     }
-    return out;
 }
 
 void FakeGuest::fill(std::uint64_t gpa, std::byte value, std::size_t len) const

@@ -44,6 +44,8 @@ public:
 
     void write(std::uint64_t gpa, std::span<const std::byte> bytes) const;
     [[nodiscard]] std::vector<std::byte> read(std::uint64_t gpa, std::size_t len) const;
+    // Into `out`, without allocating (a driver reads its rings in place).
+    void read_into(std::uint64_t gpa, std::span<std::byte> out) const;
     void fill(std::uint64_t gpa, std::byte value, std::size_t len) const;
     template <WireType T>
     void write_obj(std::uint64_t gpa, const T& v) const
@@ -54,8 +56,7 @@ public:
     [[nodiscard]] T read_obj(std::uint64_t gpa) const
     {
         T v {};
-        auto bytes = read(gpa, sizeof(T));
-        std::memcpy(&v, bytes.data(), sizeof(T));
+        read_into(gpa, std::as_writable_bytes(std::span(&v, 1)));
         return v;
     }
 

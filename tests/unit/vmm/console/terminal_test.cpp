@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
 
 #include <catch2/catch.hpp>
 
@@ -125,25 +126,53 @@ TEST_CASE("a terminating signal restores the terminal before the process dies of
     CHECK(same_mode(mode_of(pty.slave.get()), before));
 }
 
+constexpr int EXIT_HELPER_DONE = 42;
+
+// The child side of the next test, in a fresh process: a fork of the test runner would run
+// the runner's static destructors on exit too, whatever state its other threads left them in.
+TEST_CASE("terminal exit helper", "[.][console]")
+{
+    const char* fd = std::getenv("VIREO_TERMINAL_TEST_FD");
+    if (fd == nullptr) {
+        return; // only meaningful when started by the test below
+    }
+    const int tty = std::atoi(fd);
+    auto guard = TerminalGuard::enter_raw(tty);
+    if (!guard) {
+        ::_exit(10);
+    }
+    if ((mode_of(tty).c_lflag & ICANON) != 0) {
+        ::_exit(12); // not raw: the parent's check would prove nothing
+    }
+    auto* leaked = guard->release(); // no destructor: only the exit handler can restore now
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan_ignore_object(leaked); // leaked on purpose in this process
+#else
+    (void)leaked;
+#endif
+    std::exit(EXIT_HELPER_DONE); // a status Catch itself does not return
+}
+
 TEST_CASE("normal process exit restores the terminal", "[console]")
 {
     Pty pty;
     REQUIRE(pty.slave);
     const termios before = mode_of(pty.slave.get());
     const int status = in_child([fd = pty.slave.get()] {
-        auto guard = TerminalGuard::enter_raw(fd);
-        if (!guard) {
-            ::_exit(10);
-        }
-        auto* leaked = guard->release(); // no destructor: only the exit handler can restore now
-#if defined(__SANITIZE_ADDRESS__)
-        __lsan_ignore_object(leaked); // leaked on purpose in this child
-#else
-        (void)leaked;
-#endif
-        std::exit(0);
+        // Inherited across exec, as the helper's terminal.
+        ::fcntl(fd, F_SETFD, 0);
+        const std::string value = std::to_string(fd);
+        ::setenv("VIREO_TERMINAL_TEST_FD", value.c_str(), 1);
+        const int null = ::open("/dev/null", O_WRONLY);
+        ::dup2(null, STDOUT_FILENO);
+        char name[] = "terminal exit helper";
+        char self[] = "unit_vmm";
+        char* argv[] = { self, name, nullptr };
+        ::execv("/proc/self/exe", argv);
+        ::_exit(11);
     });
+    INFO("child wait status " << status);
     CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(WEXITSTATUS(status) == EXIT_HELPER_DONE);
     CHECK(same_mode(mode_of(pty.slave.get()), before));
 }
