@@ -154,10 +154,14 @@ std::string Vcpu::cpu_state() const
     if (!regs || !sregs) {
         return "";
     }
+    // On AMD, KVM reinitialises the VMCB after a SHUTDOWN intercept (the VMCB is undefined
+    // then), so a triple fault reports the reset state and where the guest was is lost.
+    const bool reset_state = regs->rip == 0xfff0 && sregs->cs.selector == 0xf000 && sregs->cr0 == 0x10;
     return fmt::format(" (rip {:#x} rsp {:#x} rflags {:#x} cr0 {:#x} cr2 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x}"
-                       " cs {:#x} idt {:#x}+{:#x})",
+                       " cs {:#x} idt {:#x}+{:#x}{})",
         regs->rip, regs->rsp, regs->rflags, sregs->cr0, sregs->cr2, sregs->cr3, sregs->cr4, sregs->efer,
-        sregs->cs.selector, sregs->idt.base, sregs->idt.limit);
+        sregs->cs.selector, sregs->idt.base, sregs->idt.limit,
+        reset_state ? "; the reset state: this host's KVM does not keep the registers of a triple fault" : "");
 }
 
 bool Vcpu::handle_exit() noexcept
