@@ -56,6 +56,9 @@ std::uint64_t FakeGuest::alloc(std::uint64_t size, std::uint64_t align)
 
 void FakeGuest::write(std::uint64_t gpa, std::span<const std::byte> bytes) const
 {
+    if (bytes.empty()) {
+        return; // memcpy must not see the null data() of an empty span
+    }
     if (std::byte* p = memory_.host_ptr(GuestAddress { gpa }, bytes.size()); p != nullptr) {
         std::memcpy(p, bytes.data(), bytes.size());
         return;
@@ -81,6 +84,9 @@ std::vector<std::byte> FakeGuest::read(std::uint64_t gpa, std::size_t len) const
 
 void FakeGuest::read_into(std::uint64_t gpa, std::span<std::byte> out) const
 {
+    if (out.empty()) {
+        return; // memcpy must not see the null data() of an empty vector
+    }
     if (const std::byte* p = memory_.host_ptr(GuestAddress { gpa }, out.size()); p != nullptr) {
         std::memcpy(out.data(), p, out.size());
         return;
