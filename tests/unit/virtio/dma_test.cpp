@@ -13,6 +13,17 @@ using namespace vmm;
 using namespace vmm::virtio;
 using namespace vmm::virtio::test;
 
+namespace {
+
+// Two regions that touch, a hole, a third region.
+const std::array<MemoryRegionSpec, 3> TWO_ADJACENT_THEN_HOLE { {
+    { GuestAddress { 0 }, 0x10000 },
+    { GuestAddress { 0x10000 }, 0x10000 },
+    { GuestAddress { 0x30000 }, 0x10000 },
+} };
+
+} // namespace
+
 TEST_CASE("DirectDma resolves a range inside one region to one slice at the right host address", "[virtio][dma]")
 {
     FakeGuest guest;
@@ -38,12 +49,7 @@ TEST_CASE("DirectDma resolves length 0 to an empty list", "[virtio][dma]")
 
 TEST_CASE("DirectDma splits a range over adjacent regions and refuses one over a hole", "[virtio][dma]")
 {
-    const std::array<MemoryRegionSpec, 3> map { {
-        { GuestAddress { 0 }, 0x10000 },
-        { GuestAddress { 0x10000 }, 0x10000 },
-        { GuestAddress { 0x30000 }, 0x10000 },
-    } };
-    FakeGuest guest(map);
+    FakeGuest guest(TWO_ADJACENT_THEN_HOLE);
 
     auto across = guest.dma().resolve(0xff00, 0x200, Access::read);
     auto over_hole = guest.dma().resolve(0x1ff00, 0x200, Access::read);
@@ -68,12 +74,7 @@ TEST_CASE("DirectDma refuses ranges that wrap, start in a hole or run past the e
 
 TEST_CASE("DirectDma append adds to a list, and leaves it as it was when the range is not RAM", "[virtio][dma]")
 {
-    const std::array<MemoryRegionSpec, 3> map { {
-        { GuestAddress { 0 }, 0x10000 },
-        { GuestAddress { 0x10000 }, 0x10000 },
-        { GuestAddress { 0x30000 }, 0x10000 },
-    } };
-    FakeGuest guest(map);
+    FakeGuest guest(TWO_ADJACENT_THEN_HOLE);
     ChainSlices list;
     const auto max = std::numeric_limits<std::uint64_t>::max();
 
