@@ -7,11 +7,6 @@
 
 namespace vmm::virtio {
 
-SliceCursor::SliceCursor(ChainSlices slices) noexcept : slices_(std::move(slices))
-{
-    seal();
-}
-
 void SliceCursor::seal() noexcept
 {
     capacity_ = 0;

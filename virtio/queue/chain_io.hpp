@@ -22,7 +22,6 @@ using ChainSlices = boost::container::small_vector<GuestSlice, 4>;
 class SliceCursor {
 public:
     SliceCursor() noexcept = default;
-    explicit SliceCursor(ChainSlices slices) noexcept;
 
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
     [[nodiscard]] std::size_t position() const noexcept { return position_; }
@@ -35,8 +34,8 @@ public:
     void copy_in(std::span<const std::byte> in) noexcept;
     void advance(std::size_t n) noexcept;
 
-    // Building in place (a chain being walked): the list to append to, then sealed() once
-    // complete. Only on a fresh cursor.
+    // Building in place (a chain being walked): the list to append to, then seal() once it
+    // is complete. Only on a fresh cursor.
     [[nodiscard]] ChainSlices& unsealed() noexcept { return slices_; }
     void seal() noexcept;
 
@@ -48,14 +47,13 @@ private:
     std::size_t offset_ = 0; // position_ within slices_[index_]
 };
 
+class DescriptorChain; // fills the cursors of its Reader and Writer
+
 // The device-readable bytes of a chain. Reads are all-or-nothing: a failed read consumes
 // nothing, so a device can report a short request without tracking partial state.
-class DescriptorChain;
-
 class Reader {
 public:
     Reader() noexcept = default;
-    explicit Reader(ChainSlices slices) noexcept : cursor_(std::move(slices)) {}
 
     [[nodiscard]] std::size_t available() const noexcept { return cursor_.remaining(); }
     [[nodiscard]] std::size_t bytes_read() const noexcept { return cursor_.position(); }
@@ -87,7 +85,6 @@ private:
 class Writer {
 public:
     Writer() noexcept = default;
-    explicit Writer(ChainSlices slices) noexcept : cursor_(std::move(slices)) {}
 
     [[nodiscard]] std::size_t available() const noexcept { return cursor_.remaining(); }
     [[nodiscard]] std::size_t capacity() const noexcept { return cursor_.capacity(); }

@@ -84,20 +84,21 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::open(
 Result<> IoUringBackend::init(const IoUringOptions& options)
 {
     io_uring_params params {};
+    int r = 0;
     // COOP_TASKRUN (Linux 5.19): completions of work the kernel finished on a worker thread
     // (buffered writes) do not interrupt the loop thread with an IPI while it runs; they are
     // posted when it next enters the kernel, and a loop asleep in epoll_wait is still woken
     // (the task work wakes an interruptible sleeper, then the eventfd fires). Not
     // DEFER_TASKRUN: that needs one issuing thread and an io_uring_enter to post anything.
-    params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN;
-    params.cq_entries = options.entries * 4;
-    int r = io_uring_queue_init_params(options.entries, &ring_, &params);
-    if (r == -EINVAL) {
-        // An older kernel without COOP_TASKRUN.
+    // An older kernel refuses the flag with EINVAL: then without it.
+    for (const unsigned extra : { unsigned { IORING_SETUP_COOP_TASKRUN }, 0U }) {
         params = io_uring_params {};
-        params.flags = IORING_SETUP_CQSIZE;
+        params.flags = IORING_SETUP_CQSIZE | extra;
         params.cq_entries = options.entries * 4;
         r = io_uring_queue_init_params(options.entries, &ring_, &params);
+        if (r != -EINVAL) {
+            break;
+        }
     }
     if (r < 0) {
         return fail_errno(-r, "block image \"{}\": io_uring_setup (io_uring is needed for block devices; is it "
@@ -249,7 +250,8 @@ void IoUringBackend::prepare(std::uint32_t index, io_uring_sqe* sqe) noexcept
         const bool read = op.req.op == IoOp::read;
         if (n == 1 && single_op_) {
             // One contiguous buffer (the common 4 KiB case): the non-vectored opcode spares
-            // the kernel importing an iovec array.
+            // the kernel importing an iovec array. Invariant: the length fits in 32 bits, as
+            // the queue refuses chains of 2^32 bytes or more.
             const auto len = static_cast<unsigned>(iov->iov_len);
             if (read) {
                 io_uring_prep_read(sqe, fd, iov->iov_base, len, offset);
