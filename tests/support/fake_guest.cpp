@@ -5,7 +5,6 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string_view>
 
 namespace vmm::virtio::test {
@@ -56,20 +55,14 @@ std::uint64_t FakeGuest::alloc(std::uint64_t size, std::uint64_t align)
 
 void FakeGuest::write(std::uint64_t gpa, std::span<const std::byte> bytes) const
 {
-    if (bytes.empty()) {
-        return; // memcpy must not see the null data() of an empty span
-    }
-    if (std::byte* p = memory_.host_ptr(GuestAddress { gpa }, bytes.size()); p != nullptr) {
-        std::memcpy(p, bytes.data(), bytes.size());
-        return;
-    }
-    // Through the DMA view, so that a range may span adjacent regions.
-    auto slices = dma_->resolve(gpa, bytes.size(), Access::write);
-    if (!slices) {
+    // Through the DMA view, so that a range may span adjacent regions; append() builds no
+    // Result and, for a range in one region, allocates nothing.
+    SliceList slices;
+    if (!dma_->append(gpa, bytes.size(), Access::write, slices)) {
         die("test wrote outside guest RAM");
     }
     std::size_t done = 0;
-    for (const auto& s : *slices) {
+    for (const auto& s : slices) {
         s.copy_from(bytes.subspan(done, s.size()));
         done += s.size();
     }
@@ -84,19 +77,12 @@ std::vector<std::byte> FakeGuest::read(std::uint64_t gpa, std::size_t len) const
 
 void FakeGuest::read_into(std::uint64_t gpa, std::span<std::byte> out) const
 {
-    if (out.empty()) {
-        return; // memcpy must not see the null data() of an empty vector
-    }
-    if (const std::byte* p = memory_.host_ptr(GuestAddress { gpa }, out.size()); p != nullptr) {
-        std::memcpy(out.data(), p, out.size());
-        return;
-    }
-    auto slices = dma_->resolve(gpa, out.size(), Access::read);
-    if (!slices) {
+    SliceList slices;
+    if (!dma_->append(gpa, out.size(), Access::read, slices)) {
         die("test read outside guest RAM");
     }
     std::size_t done = 0;
-    for (const auto& s : *slices) {
+    for (const auto& s : slices) {
         s.copy_to(out.subspan(done, s.size()));
         done += s.size();
     }
