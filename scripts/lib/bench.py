@@ -17,7 +17,11 @@ the ratios of one run mean anything:
   on the same page-cached file.
 
 usage: scripts/bench [--rounds N] [--seconds S] [--out FILE] [--no-guest] [--no-inproc]
-       bench.py --inside OUT ROUNDS SECONDS   (the guest part, inside the sandbox)
+                     [--jobs RW:QD,...] [--transports mmio,pci] [--variant LABEL=VIREO_BINARY ...]
+       bench.py --inside OUT JSON_SETTINGS   (the guest part, inside the sandbox)
+
+--variant adds another Vireo build to the guest part (an A/B of a change in one run): it runs
+beside the others on each transport as LABEL-mmio / LABEL-pci and is compared with the same QEMU.
 """
 import argparse
 import json
@@ -38,6 +42,7 @@ sys.path.insert(0, str(ROOT / "tests" / "system"))
 MiB = 1 << 20
 GUEST_MEMORY_MIB = 512
 JOBS = ["randread-qd1", "randread-qd32", "randwrite-qd1", "randwrite-qd32"]
+QEMU_FOR = {"mmio": "qemu-microvm", "pci": "qemu-q35"}
 
 
 def median(values):
@@ -78,13 +83,13 @@ def run_host_fio(image, rw, qd, seconds):
     return job["read"]["iops"] + job["write"]["iops"]
 
 
-def inproc(rounds, seconds):
+def inproc(rounds, seconds, jobs):
     tmp = tempfile.mkdtemp(prefix="vireo-bench-")
     image = os.path.join(tmp, "inproc.img")
     try:
         fill_image(image, 256 * MiB)
         results = {}
-        for job in JOBS:
+        for job in jobs:
             rw, qd = job.split("-qd")
             model, iommu, fio = [], [], []
             runs = {"model": (run_blk_bench, model), "iommu": (run_blk_bench_iommu, iommu), "fio": (run_host_fio, fio)}
@@ -200,7 +205,7 @@ class Run:
             return None
 
 
-def guest_round(vmm, argv, timeout, seconds):
+def guest_round(vmm, argv, timeout, seconds, jobs_run):
     run = Run(argv)
     rc = run.wait(timeout)
     time.sleep(0.2)
@@ -214,9 +219,14 @@ def guest_round(vmm, argv, timeout, seconds):
     result["memory_after_boot"] = boot[0] if boot else None
     result["memory_after_io"] = done[0] if done else None
     jobs = {}
-    for job in JOBS:
+    for job in jobs_run:
         if f"bench.{job}" in info:
             jobs[job] = parse_terse(info[f"bench.{job}"], job.startswith("randwrite"))
+            irqs = info.get(f"bench.{job}.irqs", "")
+            if irqs.isdigit() and jobs[job]["iops"] > 0:
+                # Guest interrupts per request: each one is an exit, and in the nested VM
+                # exits cost more than anything else a request does.
+                jobs[job]["irqs_per_request"] = int(irqs) / (jobs[job]["iops"] * seconds)
     result["fio"] = jobs
     if ready and done and ready[1] is not None and done[1] is not None:
         cpu = done[1] - ready[1]
@@ -229,16 +239,19 @@ def guest_round(vmm, argv, timeout, seconds):
     return result
 
 
-def inside(out, rounds, seconds):
+def inside(out, settings):
     from vmm import BASE_CMDLINE
+    rounds, seconds, jobs_run = settings["rounds"], settings["seconds"], settings["jobs"]
     kernel = os.environ["VIREO_GUEST_KERNEL"]
     initramfs = os.environ["VIREO_GUEST_INITRAMFS_BENCH"]
     tmp = os.environ.get("VIREO_SANDBOX_TMPFS") or tempfile.gettempdir()
     image = os.path.join(tmp, "bench.img")
     fill_image(image, 256 * MiB)
-    cmdline = f"{BASE_CMDLINE} vireo.test=bench-blk vireo.bench_runtime={seconds}"
-    def vireo(transport):
-        return [str(ROOT / "build" / "vireo"), "run", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
+    bench_jobs = ",".join(j.replace("-qd", ":") for j in jobs_run)
+    cmdline = f"{BASE_CMDLINE} vireo.test=bench-blk vireo.bench_runtime={seconds} vireo.bench_jobs={bench_jobs}"
+
+    def vireo(transport, binary=str(ROOT / "build" / "vireo")):
+        return [binary, "run", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
                 "--cpus", "1", "--memory", f"{GUEST_MEMORY_MIB}M", "--console", "stdio",
                 "--device", f"type=block,transport={transport},path={image},serial=vireo-bench"]
 
@@ -252,20 +265,26 @@ def inside(out, rounds, seconds):
 
     # Each Vireo transport beside the QEMU machine that has it: virtio-mmio on microvm, modern
     # virtio-pci (MSI-X) on q35.
-    sides = [("vireo-mmio", vireo("mmio")), ("qemu-microvm", qemu("microvm,acpi=on", "virtio-blk-device")),
-             ("vireo-pci", vireo("pci")), ("qemu-q35", qemu("q35", "virtio-blk-pci,disable-legacy=on"))]
-    timeout = 120 + 8 * seconds * len(JOBS)
+    qemus = {"mmio": qemu("microvm,acpi=on", "virtio-blk-device"),
+             "pci": qemu("q35", "virtio-blk-pci,disable-legacy=on")}
+    sides = []
+    for transport in settings["transports"]:
+        sides.append((f"vireo-{transport}", vireo(transport)))
+        for label, binary in settings["variants"].items():
+            sides.append((f"{label}-{transport}", vireo(transport, binary)))
+        sides.append((QEMU_FOR[transport], qemus[transport]))
+    timeout = 120 + 8 * seconds * len(jobs_run)
     runs = []
     for r in range(rounds):
         order = sides if r % 2 == 0 else list(reversed(sides))
         for name, argv in order:
-            res = guest_round(name, argv, timeout, seconds)
+            res = guest_round(name, argv, timeout, seconds, jobs_run)
             if not res["fio"]:
                 # The emulated nested SVM resets or hangs a guest now and then, under every
                 # VMM alike (scripts/lib/kvm-tests.py); one more boot, the first one's exit kept.
                 print(f"bench: round {r} {name} ended early (exit {res.get('exit')}); once more", file=sys.stderr)
                 first_exit = res.get("exit")
-                res = guest_round(name, argv, timeout, seconds)
+                res = guest_round(name, argv, timeout, seconds, jobs_run)
                 res["first_try_exit"] = first_exit
             res["round"] = r
             runs.append(res)
@@ -274,7 +293,14 @@ def inside(out, rounds, seconds):
     pathlib.Path(out).write_text(json.dumps(runs, indent=1))
 
 
-PAIRS = [("vireo-mmio", "qemu-microvm"), ("vireo-pci", "qemu-q35")]
+def pairs(summary):
+    """(ours, QEMU) for every Vireo side that ran, by the transport at the end of its name."""
+    out = []
+    for name in sorted(summary or {}):
+        transport = name.rsplit("-", 1)[-1]
+        if not name.startswith("qemu-") and QEMU_FOR.get(transport) in summary:
+            out.append((name, QEMU_FOR[transport]))
+    return out
 
 
 def summarize_guest(runs):
@@ -287,7 +313,10 @@ def summarize_guest(runs):
             s[when + "_pss_kib"] = median([(r.get(when) or {}).get("pss_kib") for r in mine])
         s["text_rss_kib"] = median([(r.get("memory_after_boot") or {}).get("text_rss_kib") for r in mine])
         for job in JOBS:
+            if not any(job in r["fio"] for r in mine):
+                continue
             s[job + "_iops"] = median([r["fio"].get(job, {}).get("iops") for r in mine])
+            s[job + "_irqs_per_request"] = median([r["fio"].get(job, {}).get("irqs_per_request") for r in mine])
             if job.endswith("qd1"):
                 s[job + "_p50_us"] = median([r["fio"].get(job, {}).get("clat_p50_us") for r in mine])
                 s[job + "_p99_us"] = median([r["fio"].get(job, {}).get("clat_p99_us") for r in mine])
@@ -299,14 +328,13 @@ def summarize_guest(runs):
 
 def table(summary, inproc_results):
     lines = []
-    for ours, theirs in PAIRS:
-        if ours not in (summary or {}) or theirs not in summary:
-            continue
+    for ours, theirs in pairs(summary):
         lines.append(f"{'guest (nested, ratios only)':34} {ours:>12} {theirs:>12} {'ratio':>11}")
         for key in summary[ours]:
             a, b = summary[ours][key], summary[theirs].get(key)
-            fa = f"{a:12.1f}" if a is not None else f"{'-':>12}"
-            fb = f"{b:12.1f}" if b is not None else f"{'-':>12}"
+            digits = 3 if key.endswith("_per_request") else 1
+            fa = f"{a:12.{digits}f}" if a is not None else f"{'-':>12}"
+            fb = f"{b:12.{digits}f}" if b is not None else f"{'-':>12}"
             r = ratio(a, b)
             lines.append(f"{key:34} {fa} {fb} {r:11.2f}" if r is not None else f"{key:34} {fa} {fb} {'-':>11}")
         lines.append("")
@@ -322,7 +350,7 @@ def table(summary, inproc_results):
 
 def main(argv):
     if argv and argv[0] == "--inside":
-        inside(argv[1], int(argv[2]), int(argv[3]))
+        inside(argv[1], json.loads(argv[2]))
         return 0
     p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=2, help="ABBA rounds (each runs both sides once)")
@@ -330,11 +358,34 @@ def main(argv):
     p.add_argument("--out", default="bench-results.json")
     p.add_argument("--no-guest", action="store_true")
     p.add_argument("--no-inproc", action="store_true")
+    p.add_argument("--jobs", default=",".join(j.replace("-qd", ":") for j in JOBS),
+                   help="fio jobs, RW:QD comma-separated (default all four)")
+    p.add_argument("--transports", default="mmio,pci", help="Vireo transports (each beside its QEMU machine)")
+    p.add_argument("--variant", action="append", default=[], metavar="LABEL=BINARY",
+                   help="another Vireo binary to run beside the others in the guest part")
     a = p.parse_args(argv)
+    jobs = []
+    for j in a.jobs.split(","):
+        job = j.replace(":", "-qd")
+        if job not in JOBS:
+            p.error(f"--jobs: {j!r} is not one of {', '.join(x.replace('-qd', ':') for x in JOBS)}")
+        jobs.append(job)
+    transports = a.transports.split(",")
+    for t in transports:
+        if t not in QEMU_FOR:
+            p.error(f"--transports: {t!r} is not mmio or pci")
+    variants = {}
+    for v in a.variant:
+        label, sep, binary = v.partition("=")
+        if not sep or not re.fullmatch(r"[a-z][a-z0-9]*", label) or label in ("vireo", "qemu"):
+            p.error(f"--variant {v!r}: want LABEL=BINARY, LABEL in lower-case letters and digits, not vireo or qemu")
+        if not os.access(binary, os.X_OK):
+            p.error(f"--variant {v!r}: {binary} is not an executable file")
+        variants[label] = os.path.abspath(binary)
     result = {"rounds": a.rounds, "seconds": a.seconds}
     if not a.no_inproc:
         print("bench: in-process device model against fio", file=sys.stderr)
-        result["inproc"] = inproc(a.rounds, a.seconds)
+        result["inproc"] = inproc(a.rounds, a.seconds, jobs)
     if not a.no_guest:
         env = dict(os.environ)
         env.setdefault("VIREO_GUEST_KERNEL", subprocess.run([str(ROOT / "scripts" / "guest-kernel"), "--print", "bzimage"],
@@ -343,12 +394,15 @@ def main(argv):
             [str(ROOT / "scripts" / "guest-initramfs"), "--with", "bench"], check=True, stdout=subprocess.PIPE,
             text=True).stdout.strip())
         raw = os.path.join(tempfile.mkdtemp(prefix="vireo-bench-"), "guest.json")
-        timeout = 600 + a.rounds * 4 * (180 + 8 * a.seconds * len(JOBS))
+        settings = {"rounds": a.rounds, "seconds": a.seconds, "jobs": jobs, "transports": transports,
+                    "variants": variants}
+        sides = len(transports) * (2 + len(variants))
+        timeout = 600 + a.rounds * sides * (180 + 8 * a.seconds * len(jobs))
         print("bench: guests under Vireo and QEMU (scripts/sandbox)", file=sys.stderr)
         rc = subprocess.run([str(ROOT / "scripts" / "sandbox"), "--memory", "4G", "--timeout", str(timeout), "--",
                              "sh", "-c", 'export TMPDIR=$VIREO_SANDBOX_TMPFS; exec "$@"', "sh",
                              "/usr/bin/python3", str(pathlib.Path(__file__).resolve()), "--inside", raw,
-                             str(a.rounds), str(a.seconds)], cwd=ROOT, env=env).returncode
+                             json.dumps(settings)], cwd=ROOT, env=env).returncode
         if rc != 0 or not os.path.exists(raw):
             print(f"bench: the guest part failed (status {rc})", file=sys.stderr)
         else:

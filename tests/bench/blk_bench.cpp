@@ -133,7 +133,7 @@ int main(int argc, char** argv)
     device.ack_features(features);
     std::vector<Queue> queues;
     queues.push_back(config.activate(0, dma, features, irq).value());
-    if (!device.activate(ActivationContext { std::move(queues), irq, dma })) {
+    if (!device.activate(ActivationContext { std::move(queues), irq, dma, &loop })) {
         return 1;
     }
 
@@ -178,9 +178,11 @@ int main(int argc, char** argv)
     std::uint64_t turns = 0;
     // Completions that finished inside the submission arrive before on_queue_notify returns;
     // the rest through the loop.
+    std::uint16_t consumed = 0;
     for (;;) {
         bool issued = false;
         while (auto used = q.pop_used()) {
+            ++consumed;
             const std::uint32_t i = used->id / 3;
             std::byte status {};
             guest.read_into(slots[i].status, std::span(&status, 1));
@@ -197,6 +199,9 @@ int main(int argc, char** argv)
         if (!stopping && (++turns % 64) == 0 && std::chrono::steady_clock::now() >= end) {
             stopping = true;
         }
+        // As Linux does after its interrupt handler: the next used entry is the one to hear
+        // about (EVENT_IDX), which also tells the device the driver's depth.
+        q.set_used_event(consumed);
         if (issued) {
             device.on_queue_notify(0);
             continue;

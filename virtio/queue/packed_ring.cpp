@@ -252,4 +252,27 @@ FaultOr<bool> Queue::needs_notification_packed() noexcept
     return notify;
 }
 
+std::optional<std::uint16_t> Queue::driver_outstanding_packed() const noexcept
+{
+    // virtio 1.2 §2.8.10: in DESC mode the driver names the ring slot (offset and wrap) whose
+    // use it wants to hear about: its own next used position. Slots taken since are outstanding.
+    const auto mode = driver_.load_u16(EVENT_FLAGS_OFFSET, std::memory_order_relaxed);
+    const auto desc = driver_.load_u16(EVENT_DESC_OFFSET, std::memory_order_relaxed);
+    if (!mode || !desc || (*mode & RING_EVENT_FLAGS_MASK) != RING_EVENT_FLAGS_DESC) {
+        return std::nullopt;
+    }
+    const auto off = static_cast<std::uint16_t>(*desc & RING_EVENT_OFF_MASK);
+    if (off >= size_) {
+        return std::nullopt; // guest-controlled
+    }
+    const std::uint32_t period = std::uint32_t { size_ } * 2;
+    const std::uint32_t event = linear(off, (*desc >> RING_EVENT_WRAP_SHIFT) != 0, size_);
+    const std::uint32_t avail = linear(state_.next_avail, state_.avail_wrap, size_);
+    const std::uint32_t d = (avail + period - event) % period;
+    if (d > size_) {
+        return std::nullopt;
+    }
+    return static_cast<std::uint16_t>(d);
+}
+
 } // namespace vmm::virtio

@@ -238,6 +238,14 @@ void Queue::notify_if_needed()
     }
 }
 
+std::optional<std::uint16_t> Queue::driver_outstanding() const noexcept
+{
+    if (fault_ || !event_idx_) {
+        return std::nullopt;
+    }
+    return layout_ == RingLayout::split ? driver_outstanding_split() : driver_outstanding_packed();
+}
+
 Result<> Queue::check_notification_data(const NotificationData& data) const
 {
     // Guest-controlled: data.

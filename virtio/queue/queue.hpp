@@ -75,6 +75,13 @@ public:
     [[nodiscard]] bool needs_notification();
     // needs_notification() and, if so, Interrupt::trigger_queue(index()).
     void notify_if_needed();
+    // With EVENT_IDX: how many buffers (split: chain heads; packed: ring slots) the device has
+    // taken beyond the point where the driver asked for its next used-buffer notification,
+    // that is, how many the driver has outstanding since it last looked at the used ring.
+    // nullopt without EVENT_IDX, when the driver names no event (packed ENABLE or DISABLE),
+    // or when its value is out of range. Guest-controlled: a hint for notification
+    // coalescing, never used for anything that touches memory.
+    [[nodiscard]] std::optional<std::uint16_t> driver_outstanding() const noexcept;
 
     // Whether `chain` was popped from this Queue instance and not yet handed back. A device
     // finishing asynchronous work checks it before writing into the chain's buffers: after a
@@ -133,6 +140,8 @@ private:
     [[nodiscard]] FaultOr<bool> set_notification_packed(bool enable) noexcept;
     [[nodiscard]] FaultOr<bool> needs_notification_split() noexcept;
     [[nodiscard]] FaultOr<bool> needs_notification_packed() noexcept;
+    [[nodiscard]] std::optional<std::uint16_t> driver_outstanding_split() const noexcept;
+    [[nodiscard]] std::optional<std::uint16_t> driver_outstanding_packed() const noexcept;
     [[nodiscard]] FaultOr<void> walk_split(std::uint16_t head, DescriptorChain& chain);
     [[nodiscard]] bool packed_avail_at(std::uint16_t pos, bool wrap, std::uint16_t* flags) const noexcept;
 

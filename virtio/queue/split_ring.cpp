@@ -207,4 +207,21 @@ FaultOr<bool> Queue::needs_notification_split() noexcept
     return notify;
 }
 
+std::optional<std::uint16_t> Queue::driver_outstanding_split() const noexcept
+{
+    // virtio 1.2 §2.7.10: used_event is the used idx the driver next wants to hear about,
+    // normally its own last_used. Everything taken since then is still outstanding to it.
+    const auto used_event = driver_.load_u16(split_used_event_offset(size_), std::memory_order_relaxed);
+    if (!used_event) {
+        return std::nullopt;
+    }
+    // Guest-controlled: a used_event ahead of what was taken, or more than a ring behind it
+    // (Linux writes 0 while its callback runs), says nothing about the driver's depth.
+    const auto d = static_cast<std::uint16_t>(state_.next_avail - *used_event);
+    if (d > size_) {
+        return std::nullopt;
+    }
+    return d;
+}
+
 } // namespace vmm::virtio

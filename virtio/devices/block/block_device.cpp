@@ -11,6 +11,7 @@
 #include <boost/container/small_vector.hpp>
 
 #include "vmm/base/log.hpp"
+#include "vmm/loop/event_loop.hpp"
 
 namespace vmm::virtio::block {
 namespace {
@@ -127,6 +128,13 @@ BlockDevice::BlockDevice(std::unique_ptr<BlockBackend> backend, BlockOptions opt
 
 BlockDevice::~BlockDevice()
 {
+    for (std::size_t i = 0; i < coalescers_.size(); ++i) {
+        const auto& st = coalescers_[i]->policy().stats();
+        spdlog::debug("virtio-blk {} queue {}: {} notifications held, {} sent at the driver's depth, {} by time "
+                      "(depth {}, interval {} ns)",
+            backend_->describe(), i, st.holds, st.at_depth, st.by_time, coalescers_[i]->policy().peak(),
+            coalescers_[i]->policy().interval().count());
+    }
     drop_queues_and_drain();
     backend_->set_sink(nullptr);
 }
@@ -189,6 +197,11 @@ Result<> BlockDevice::activate(ActivationContext ctx)
     }
     interrupt_ = &ctx.interrupt;
     set_interrupt(&ctx.interrupt);
+    if (ctx.loop != nullptr && coalescers_.empty()) {
+        for (std::uint16_t i = 0; i < queues_.size(); ++i) {
+            coalescers_.push_back(std::make_unique<NotifyCoalescer>(&ctx.loop->io(), [this, i] { hold_expired(i); }));
+        }
+    }
     return {};
 }
 
@@ -198,6 +211,9 @@ void BlockDevice::drop_queues_and_drain() noexcept
     // is dropped, so nothing is written into guest memory the driver may already reuse.
     for (auto& q : queues_) {
         q.reset();
+    }
+    for (auto& c : coalescers_) {
+        c->cancel();
     }
     backend_->drain();
 }
@@ -223,6 +239,9 @@ void BlockDevice::reset_queue(std::uint16_t queue_index) noexcept
     // queue goes first (its requests become stale), then everything in flight is waited for;
     // requests of the other queues complete normally meanwhile.
     queues_[queue_index].reset();
+    if (queue_index < coalescers_.size()) {
+        coalescers_[queue_index]->cancel();
+    }
     backend_->drain();
 }
 
@@ -255,15 +274,41 @@ void BlockDevice::on_queue_notify(std::uint16_t queue_index) noexcept
         return; // before activation, or a queue the driver did not enable
     }
     Queue& q = *queues_[queue_index];
+    bool arrived = false;
     do {
         q.disable_notification();
         while (auto chain = q.pop()) {
             handle(q, std::move(*chain));
+            arrived = true;
         }
     } while (q.enable_notification());
-    // One submission for everything this notification brought.
+    if (arrived && queue_index < coalescers_.size()) {
+        coalescers_[queue_index]->arrived(q);
+    }
+    // One submission for everything this notification brought. Completions that finish
+    // inside it arrive through io_batch_done() before it returns.
     backend_->flush_submissions();
+    signal(queue_index);
+}
+
+void BlockDevice::signal(std::uint16_t i) noexcept
+{
+    touched_[i] = false;
+    if (!queues_[i]) {
+        return;
+    }
+    Queue& q = *queues_[i];
+    if (i < coalescers_.size() && coalescers_[i]->hold(q)) {
+        return;
+    }
     q.notify_if_needed();
+}
+
+void BlockDevice::hold_expired(std::uint16_t i) noexcept
+{
+    if (i < queues_.size() && queues_[i] && coalescers_[i]->expired(*queues_[i])) {
+        queues_[i]->notify_if_needed();
+    }
 }
 
 bool BlockDevice::in_range(std::uint64_t sector, std::uint64_t sectors) const noexcept
@@ -606,12 +651,9 @@ void BlockDevice::finish(std::uint32_t slot) noexcept
 
 void BlockDevice::io_batch_done() noexcept
 {
-    for (std::size_t i = 0; i < queues_.size(); ++i) {
+    for (std::uint16_t i = 0; i < queues_.size(); ++i) {
         if (touched_[i]) {
-            touched_[i] = false;
-            if (queues_[i]) {
-                queues_[i]->notify_if_needed();
-            }
+            signal(i);
         }
     }
 }

@@ -12,6 +12,7 @@
 
 #include "virtio/device_base.hpp"
 #include "virtio/devices/block/block_backend.hpp"
+#include "virtio/queue/notify_coalescer.hpp"
 #include "virtio/spec/block.hpp"
 
 namespace vmm::virtio::block {
@@ -71,6 +72,8 @@ struct BlockOptions {
 // operation does. In-flight requests hold a DMA pin. reset() and reset_queue() wait for the
 // backend to finish everything it was given before they return, and completions of requests
 // from a queue that was reset meanwhile are dropped without touching guest memory.
+// Used-buffer notifications go through a NotifyCoalescer per queue when there is a loop: one
+// interrupt per batch while the driver keeps adding requests, at once at queue depth 1.
 class BlockDevice final : public DeviceBase, private IoCompletionSink {
 public:
     BlockDevice(std::unique_ptr<BlockBackend> backend, BlockOptions options);
@@ -94,6 +97,11 @@ public:
     [[nodiscard]] std::size_t requests_in_flight() const noexcept { return busy_requests_; }
     [[nodiscard]] bool writeback() const noexcept { return writeback_.load(std::memory_order_relaxed); }
     [[nodiscard]] const BlockOptions& options() const noexcept { return options_; }
+    // Null before the first activation with a loop.
+    [[nodiscard]] const NotifyCoalescer* coalescer(std::uint16_t queue_index) const noexcept
+    {
+        return queue_index < coalescers_.size() ? coalescers_[queue_index].get() : nullptr;
+    }
     [[nodiscard]] BlockBackend& backend() noexcept { return *backend_; }
 
 private:
@@ -134,6 +142,9 @@ private:
     [[nodiscard]] bool write_through() const noexcept;
     [[nodiscard]] std::uint8_t initial_writeback() const noexcept;
     void drop_queues_and_drain() noexcept;
+    // Used entries were added to queue i: notify, now or when the coalescer says.
+    void signal(std::uint16_t i) noexcept;
+    void hold_expired(std::uint16_t i) noexcept;
 
     std::unique_ptr<BlockBackend> backend_;
     BlockOptions options_;
@@ -145,6 +156,7 @@ private:
 
     std::vector<std::optional<Queue>> queues_;
     std::vector<bool> touched_; // completed into since the last notification check
+    std::vector<std::unique_ptr<NotifyCoalescer>> coalescers_; // per queue, with a loop
     std::vector<Request> requests_;
     std::vector<std::uint32_t> free_requests_;
     std::size_t busy_requests_ = 0;

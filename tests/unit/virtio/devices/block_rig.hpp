@@ -17,6 +17,7 @@
 #include "tests/support/fake_guest.hpp"
 #include "virtio/devices/block/block_device.hpp"
 #include "virtio/queue/queue_config.hpp"
+#include "vmm/loop/event_loop.hpp"
 
 namespace vmm::virtio::test {
 
@@ -66,6 +67,7 @@ struct BlkRigOptions {
     bool packed = false;
     std::uint64_t drop_features = 0; // offered features the driver does not accept
     std::uint64_t add_features = 0;  // transport features to negotiate (EVENT_IDX, ...)
+    EventLoop* loop = nullptr;       // given at activation: notification coalescing on
 };
 
 class BlkRig {
@@ -109,7 +111,7 @@ public:
             REQUIRE(q);
             qs.push_back(std::move(q).value());
         }
-        REQUIRE(device->activate(ActivationContext { std::move(qs), irq, guest.dma() }));
+        REQUIRE(device->activate(ActivationContext { std::move(qs), irq, guest.dma(), options_.loop }));
     }
 
     // Device reset, then the driver sets the queues up afresh and starts again.
