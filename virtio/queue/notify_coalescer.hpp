@@ -71,8 +71,15 @@ public:
     [[nodiscard]] bool hold(TimePoint now, std::optional<std::uint16_t> outstanding) noexcept;
     // The timer set for due() fired.
     [[nodiscard]] Expiry expired(TimePoint now, std::optional<std::uint16_t> outstanding) noexcept;
-    // Forgets the hold (reset); the learned rate and depth stay.
+    // Forgets the hold (queue reset); the learned rate and depth stay.
     void clear() noexcept { holding_ = false; }
+    // Forgets everything but the statistics (device reset: another driver may come).
+    void forget() noexcept
+    {
+        const Stats kept = stats_;
+        *this = NotifyHoldPolicy {};
+        stats_ = kept;
+    }
 
     [[nodiscard]] bool holding() const noexcept { return holding_; }
     [[nodiscard]] TimePoint due() const noexcept;
@@ -106,8 +113,14 @@ public:
     [[nodiscard]] bool hold(const Queue& queue) noexcept;
     // From on_expiry: true when the device should notify now.
     [[nodiscard]] bool expired(const Queue& queue) noexcept;
-    // Drops a hold and its timer (queue or device reset): nothing fires afterwards.
+    // Drops a hold and its timer (queue reset): nothing fires afterwards.
     void cancel() noexcept;
+    // cancel(), and the driver's depth and rate are learned afresh (device reset).
+    void reset() noexcept
+    {
+        cancel();
+        policy_.forget();
+    }
     [[nodiscard]] const NotifyHoldPolicy& policy() const noexcept { return policy_; }
 
 private:

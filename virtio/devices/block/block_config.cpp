@@ -19,11 +19,11 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 23> KEYS { "path", "readonly", "cache", "num_queues", "queue_size",
+constexpr std::array<std::string_view, 24> KEYS { "path", "readonly", "cache", "num_queues", "queue_size",
     "serial", "discard", "write_zeroes", "secure_erase", "lifetime", "seg_max", "size_max", "blk_size",
     "physical_block_size", "alignment_offset", "min_io_size", "opt_io_size", "max_discard_sectors",
     "max_discard_seg", "max_write_zeroes_sectors", "max_write_zeroes_seg", "max_secure_erase_sectors",
-    "max_secure_erase_seg" };
+    "max_secure_erase_seg", "coalesce" };
 constexpr std::array<std::string_view, 3> LIFETIME_KEYS { "pre_eol_info", "device_lifetime_est_typ_a",
     "device_lifetime_est_typ_b" };
 constexpr std::array<std::string_view, 3> CACHE_NAMES { "writeback", "writethrough", "unsafe" };
@@ -198,6 +198,7 @@ Result<BlockConfig> parse_block_config(const config::DeviceConfig& entry)
     VMM_TRY(k.boolean("discard", &o.discard));
     VMM_TRY(k.boolean("write_zeroes", &o.write_zeroes));
     VMM_TRY(k.boolean("secure_erase", &o.secure_erase));
+    VMM_TRY(k.boolean("coalesce", &o.coalesce));
     if (const json* lt = k.find("lifetime"); lt != nullptr) {
         o.lifetime = VMM_TRY(parse_lifetime(*lt));
     }

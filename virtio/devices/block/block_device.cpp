@@ -197,7 +197,7 @@ Result<> BlockDevice::activate(ActivationContext ctx)
     }
     interrupt_ = &ctx.interrupt;
     set_interrupt(&ctx.interrupt);
-    if (ctx.loop != nullptr && coalescers_.empty()) {
+    if (ctx.loop != nullptr && options_.coalesce && coalescers_.empty()) {
         for (std::uint16_t i = 0; i < queues_.size(); ++i) {
             coalescers_.push_back(std::make_unique<NotifyCoalescer>(&ctx.loop->io(), [this, i] { hold_expired(i); }));
         }
@@ -213,7 +213,7 @@ void BlockDevice::drop_queues_and_drain() noexcept
         q.reset();
     }
     for (auto& c : coalescers_) {
-        c->cancel();
+        c->reset(); // the next driver may run at another depth
     }
     backend_->drain();
 }

@@ -64,6 +64,7 @@ struct BlockOptions {
     std::uint32_t max_secure_erase_sectors = 0x3f'ffff;
     std::uint32_t max_secure_erase_seg = 32;
     std::optional<Lifetime> lifetime; // LIFETIME offered when set; reserved values refused
+    bool coalesce = true; // hold interrupts while the driver is below its depth (NotifyCoalescer)
 };
 
 // Threads: as Device. Requests are parsed on the loop thread, each range checked against the

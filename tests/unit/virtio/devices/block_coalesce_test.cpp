@@ -113,16 +113,42 @@ TEST_CASE("blk: a device or queue reset drops a held interrupt", "[virtio][blk][
     c.submit(2);
     REQUIRE(c.rig.device->coalescer(0)->policy().holding());
 
-    SECTION("device reset")
+    std::uint16_t peak_after = 0;
+    SECTION("device reset: the next driver's depth is learned afresh")
     {
         c.rig.device->reset();
+        peak_after = 0;
     }
-    SECTION("queue reset")
+    SECTION("queue reset: same driver, same depth")
     {
         c.rig.device->reset_queue(0);
+        peak_after = 4;
     }
     c.run_timers();
 
     CHECK(c.interrupts() == 1);
     CHECK_FALSE(c.rig.device->coalescer(0)->policy().holding());
+    CHECK(c.rig.device->coalescer(0)->policy().peak() == peak_after);
+}
+
+TEST_CASE("blk: \"coalesce\": false sends an interrupt for every completion round", "[virtio][blk][coalesce]")
+{
+    EventLoop loop;
+    BlkRigOptions o = CoalesceRig::options(&loop);
+    o.device.coalesce = false;
+    BlkRig rig(o);
+    rig.start();
+    rig.queues[0].split().set_used_event(0);
+    for (int i = 0; i < 4; ++i) {
+        (void)rig.read(0, 0, 512);
+    }
+    (void)rig.run(0);
+    while (rig.queues[0].pop_used()) {
+    }
+    rig.queues[0].split().set_used_event(4);
+    (void)rig.read(0, 0, 512);
+    (void)rig.run(0);
+
+    CHECK(rig.irq.queue_count(0) == 2);
+    CHECK(rig.device->coalescer(0) == nullptr);
 }

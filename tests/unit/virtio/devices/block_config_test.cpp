@@ -48,6 +48,7 @@ TEST_CASE("block config: only a path is needed; the rest has defaults", "[virtio
     CHECK_FALSE(c->options.discard);
     CHECK(c->options.write_zeroes);
     CHECK_FALSE(c->options.lifetime);
+    CHECK(c->options.coalesce);
 }
 
 TEST_CASE("block config: every key is read", "[virtio][blk][config]")
@@ -60,7 +61,7 @@ TEST_CASE("block config: every key is read", "[virtio][blk][config]")
         { "seg_max", 64 }, { "size_max", 65536 }, { "blk_size", 4096 }, { "physical_block_size", 8192 },
         { "alignment_offset", 1 }, { "min_io_size", 2 }, { "opt_io_size", 32 }, { "max_discard_sectors", 1024 },
         { "max_discard_seg", 8 }, { "max_write_zeroes_sectors", 2048 }, { "max_write_zeroes_seg", 2 },
-        { "max_secure_erase_sectors", 512 }, { "max_secure_erase_seg", 1 },
+        { "max_secure_erase_sectors", 512 }, { "max_secure_erase_seg", 1 }, { "coalesce", false },
     };
 
     auto e = entry(p);
@@ -73,6 +74,7 @@ TEST_CASE("block config: every key is read", "[virtio][blk][config]")
     CHECK(c->options.num_queues == 4);
     CHECK(c->options.queue_size == 128);
     CHECK(c->options.serial == "SN1");
+    CHECK_FALSE(c->options.coalesce);
     REQUIRE(c->options.lifetime);
     CHECK(c->options.lifetime->device_lifetime_est_typ_b == 11);
     CHECK(c->options.physical_block_size == 8192);
