@@ -240,7 +240,9 @@ void Queue::notify_if_needed()
 
 std::optional<std::uint16_t> Queue::driver_outstanding() const noexcept
 {
-    if (fault_ || !event_idx_) {
+    // Only through translations of the current DMA generation (see refresh_rings()); a stale
+    // one is not refreshed here, a hint is not worth a fault.
+    if (fault_ || !event_idx_ || dma_->generation() != ring_generation_) {
         return std::nullopt;
     }
     return layout_ == RingLayout::split ? driver_outstanding_split() : driver_outstanding_packed();
