@@ -22,18 +22,26 @@ void NotifyHoldPolicy::arrival(TimePoint now, std::optional<std::uint16_t> outst
     arrived_ = true;
 }
 
+bool NotifyHoldPolicy::at_depth(std::optional<std::uint16_t> outstanding) noexcept
+{
+    if (!outstanding || *outstanding < peak_) {
+        return false;
+    }
+    peak_ = *outstanding; // the driver cannot add more: it waits
+    if (holding_) {
+        ++stats_.at_depth;
+    }
+    holding_ = false;
+    return true;
+}
+
 bool NotifyHoldPolicy::hold(TimePoint now, std::optional<std::uint16_t> outstanding) noexcept
 {
     if (!outstanding || *outstanding == 0) {
         holding_ = false;
         return false;
     }
-    if (*outstanding >= peak_) {
-        peak_ = *outstanding; // the driver cannot add more: it waits
-        if (holding_) {
-            ++stats_.at_depth;
-        }
-        holding_ = false;
+    if (at_depth(outstanding)) {
         return false;
     }
     if (!holding_) {
@@ -60,10 +68,7 @@ NotifyHoldPolicy::Expiry NotifyHoldPolicy::expired(TimePoint now, std::optional<
     if (!holding_) {
         return Expiry::idle;
     }
-    if (outstanding && *outstanding >= peak_) {
-        peak_ = *outstanding;
-        holding_ = false;
-        ++stats_.at_depth;
+    if (at_depth(outstanding)) {
         return Expiry::notify;
     }
     if (now < due()) {

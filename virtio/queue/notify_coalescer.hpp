@@ -35,8 +35,8 @@ class Queue;
 //   times twice over (at most MAX_HOLD). A hold that ends by time lowers the peak by a
 //   quarter (not below what was outstanding): a driver that lowered its depth is soon not
 //   held any more, and one late arrival does not undo what was learned.
-// The spec allows any delay (virtio 1.2 §2.7.7: a notification is only required eventually);
-// what bounds it here is the timer.
+// Virtio 1.2 §2.7.7 sets no deadline for a used buffer notification (EVENT_IDX only says when
+// the driver wants none); what bounds the delay here is the timer.
 class NotifyHoldPolicy {
 public:
     using TimePoint = std::chrono::steady_clock::time_point;
@@ -88,6 +88,9 @@ public:
     [[nodiscard]] const Stats& stats() const noexcept { return stats_; }
 
 private:
+    // The driver is at its depth (or deeper, which becomes the depth): any hold ends.
+    [[nodiscard]] bool at_depth(std::optional<std::uint16_t> outstanding) noexcept;
+
     Stats stats_;
     std::uint16_t peak_ = 0;
     bool holding_ = false;
