@@ -59,6 +59,7 @@ struct Vm::Impl {
     std::vector<std::unique_ptr<Vcpu>> vcpus;
     std::unique_ptr<ApiServer> api;
     std::optional<boost::asio::signal_set> signals;
+    std::optional<boost::asio::signal_set> state_signal; // SIGUSR1: log every vCPU's state
     std::optional<StopEvent> stop_event; // loop thread only
     bool paused = false;                 // loop thread only
     std::chrono::steady_clock::time_point started;
@@ -78,6 +79,10 @@ struct Vm::Impl {
     void on_stop(StopEvent e);      // loop thread
     Result<nlohmann::json> on_api(const std::string& command, const nlohmann::json& request);
     nlohmann::json status() const;
+    void pause_vcpus();                  // loop thread
+    nlohmann::json vcpu_state();         // loop thread
+    void log_vcpu_state(const char* why); // loop thread
+    void wait_state_signal();             // loop thread
 };
 
 namespace {
@@ -333,6 +338,53 @@ void Vm::Impl::on_stop(StopEvent e)
     loop.stop();
 }
 
+// A vCPU can be blocked in EventLoop::call (a device activation it must see complete) while
+// this handler waits for it to park: its work runs here, or neither would move.
+void Vm::Impl::pause_vcpus()
+{
+    for (auto& v : vcpus) {
+        v->request_pause();
+    }
+    for (auto& v : vcpus) {
+        while (!v->wait_paused(std::chrono::milliseconds(5))) {
+            loop.run_waiting_calls();
+        }
+    }
+}
+
+// How long a report waits for each vCPU to come out of KVM_RUN: a running or halted vCPU
+// answers a kick in microseconds, so this only runs out for a thread held in the VMM.
+constexpr std::chrono::milliseconds VCPU_REPORT_WAIT { 200 };
+
+nlohmann::json Vm::Impl::vcpu_state()
+{
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& v : vcpus) {
+        loop.run_waiting_calls();
+        out.push_back(to_json(v->report(VCPU_REPORT_WAIT)));
+    }
+    return out;
+}
+
+void Vm::Impl::log_vcpu_state(const char* why)
+{
+    spdlog::warn("vCPU state ({}):", why);
+    for (auto& v : vcpus) {
+        loop.run_waiting_calls();
+        spdlog::warn("  {}", describe(v->report(VCPU_REPORT_WAIT)));
+    }
+}
+
+void Vm::Impl::wait_state_signal()
+{
+    state_signal->async_wait([this](const boost::system::error_code& ec, int) {
+        if (!ec) {
+            log_vcpu_state("SIGUSR1");
+            wait_state_signal();
+        }
+    });
+}
+
 nlohmann::json Vm::Impl::status() const
 {
     nlohmann::json exits = nlohmann::json::array();
@@ -357,12 +409,13 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
     }
     if (command == "pause") {
         if (!paused) {
-            for (auto& v : vcpus) {
-                v->pause();
-            }
+            pause_vcpus();
             paused = true;
         }
         return status();
+    }
+    if (command == "vcpu-state") {
+        return vcpu_state();
     }
     if (command == "resume") {
         if (paused) {
@@ -409,7 +462,8 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
                       : fail(Errc::not_found, "no block device \"{}\"", id->get<std::string>());
     }
     return fail(Errc::not_found,
-        "unknown command '{}' (known: status, pause, resume, shutdown, quit, iommu-state, block-resize)", command);
+        "unknown command '{}' (known: status, pause, resume, vcpu-state, shutdown, quit, iommu-state, "
+        "block-resize)", command);
 }
 
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { }
@@ -445,6 +499,8 @@ RunOutcome Vm::run()
             d.on_stop({ StopReason::poweroff, 128 + sig, fmt::format("signal {}", sig) });
         }
     });
+    d.state_signal.emplace(d.loop.io(), SIGUSR1);
+    d.wait_state_signal();
     d.started = std::chrono::steady_clock::now();
     // The vCPUs start from inside the loop: whatever they ask of it (device activation) finds
     // it running.

@@ -57,6 +57,7 @@ static_assert(sizeof(AbiHeader) == 8);
 constexpr unsigned long IOCTL_GET_SUPPORTED_CPUID = _IOWR(KVMIO, 0x05, AbiHeader);
 constexpr unsigned long IOCTL_SET_CPUID2 = _IOW(KVMIO, 0x90, AbiHeader);
 constexpr unsigned long IOCTL_SET_MSRS = _IOW(KVMIO, 0x89, AbiHeader);
+constexpr unsigned long IOCTL_GET_MSRS = _IOWR(KVMIO, 0x88, AbiHeader);
 constexpr unsigned long IOCTL_SET_GSI_ROUTING = _IOW(KVMIO, 0x6a, AbiHeader);
 
 } // namespace
@@ -328,6 +329,11 @@ Result<kvm_mp_state> VcpuFd::get_mp_state() const
     VMM_KVM_GET(kvm_mp_state, KVM_GET_MP_STATE, "KVM_GET_MP_STATE");
 }
 
+Result<kvm_vcpu_events> VcpuFd::get_vcpu_events() const
+{
+    VMM_KVM_GET(kvm_vcpu_events, KVM_GET_VCPU_EVENTS, "KVM_GET_VCPU_EVENTS");
+}
+
 #undef VMM_KVM_GET
 #undef VMM_KVM_SET
 
@@ -348,6 +354,27 @@ Result<> VcpuFd::set_msrs(std::span<const kvm_msr_entry> entries) const
         return fail(Errc::unsupported, "KVM_SET_MSRS set {} of {} MSRs (index {:#x} refused)", r, entries.size(),
             entries[static_cast<std::size_t>(r)].index);
     }
+    return {};
+}
+
+Result<> VcpuFd::get_msrs(std::span<kvm_msr_entry> entries) const
+{
+    constexpr std::size_t MAX_MSRS = 64;
+    if (entries.size() > MAX_MSRS) {
+        return fail(Errc::out_of_range, "too many MSRs ({})", entries.size());
+    }
+    FlexArray<kvm_msrs, kvm_msr_entry, MAX_MSRS> m;
+    m.header()->nmsrs = static_cast<std::uint32_t>(entries.size());
+    std::copy(entries.begin(), entries.end(), m.entries());
+    int r = xioctl(fd_.get(), IOCTL_GET_MSRS, m.header());
+    if (r < 0) {
+        return fail_errno(errno, "KVM_GET_MSRS");
+    }
+    if (static_cast<std::size_t>(r) != entries.size()) {
+        return fail(Errc::unsupported, "KVM_GET_MSRS read {} of {} MSRs (index {:#x} refused)", r, entries.size(),
+            entries[static_cast<std::size_t>(r)].index);
+    }
+    std::copy(m.entries(), m.entries() + entries.size(), entries.begin());
     return {};
 }
 

@@ -136,6 +136,10 @@ public:
     [[nodiscard]] Result<kvm_lapic_state> get_lapic() const;
     [[nodiscard]] Result<> set_lapic(const kvm_lapic_state& l) const;
     [[nodiscard]] Result<kvm_mp_state> get_mp_state() const;
+    [[nodiscard]] Result<kvm_vcpu_events> get_vcpu_events() const;
+    // Reads the MSRs whose index is set in `entries`, filling in their data; fails unless KVM
+    // read every one of them.
+    [[nodiscard]] Result<> get_msrs(std::span<kvm_msr_entry> entries) const;
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
 
 private:

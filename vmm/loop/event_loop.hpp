@@ -44,6 +44,11 @@ public:
     // meanwhile: the VM is going down). On the loop thread itself, f runs at once.
     bool call(const std::function<void()>& f);
 
+    // On the loop thread, from inside a handler that has to wait for a vCPU (a pause, a
+    // report): runs the work of callers blocked in call() now, since such a vCPU cannot get
+    // where the handler waits for it until its call() returns. Returns whether any ran.
+    bool run_waiting_calls();
+
 private:
     struct Pending {
         const std::function<void()>* work;
@@ -94,6 +99,18 @@ inline bool EventLoop::call(const std::function<void()>& f)
     post([this] { run_pending(); });
     done_.wait(lock, [&p] { return p.done; });
     return p.ran;
+}
+
+inline bool EventLoop::run_waiting_calls()
+{
+    {
+        std::lock_guard lock(mutex_);
+        if (pending_.empty()) {
+            return false;
+        }
+    }
+    run_pending(); // the handler posted for them later finds nothing left to do
+    return true;
 }
 
 inline void EventLoop::run_pending()

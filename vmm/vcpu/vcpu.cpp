@@ -62,10 +62,11 @@ void Vcpu::start()
 
 void Vcpu::kick() noexcept
 {
-    // Set the flag first: a vCPU that has not entered KVM_RUN yet returns at once, one already
-    // inside is interrupted by the signal.
+    // Set the flag first: a vCPU that has not entered KVM_RUN yet returns at once. Only a vCPU
+    // that may be inside already needs the signal; one in an exit handler is left alone, so
+    // that the signal cannot cut short a system call there.
     immediate_exit(fd_.run_data()).store(1);
-    if (thread_.joinable()) {
+    if (thread_.joinable() && phase_.load() == VcpuPhase::in_guest) {
         ::pthread_kill(thread_.native_handle(), kick_signal());
     }
 }
@@ -80,12 +81,16 @@ void Vcpu::request_stop() noexcept
     kick();
 }
 
-void Vcpu::pause()
+void Vcpu::request_pause() noexcept
 {
     pause_.store(true);
     kick();
+}
+
+bool Vcpu::wait_paused(std::chrono::milliseconds timeout)
+{
     std::unique_lock lock(mutex_);
-    cv_.wait(lock, [this] { return paused_ || stop_.load() || !thread_.joinable(); });
+    return cv_.wait_for(lock, timeout, [this] { return paused_ || stop_.load() || !thread_.joinable(); });
 }
 
 void Vcpu::resume()
@@ -118,17 +123,25 @@ void Vcpu::thread_main() noexcept
     ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 
     kvm_run* run = fd_.run_data();
+    phase_.store(VcpuPhase::in_vmm);
     while (!stop_.load()) {
         immediate_exit(run).store(0);
+        if (report_wanted_.load()) {
+            take_report_state();
+        }
         if (pause_.load()) {
             std::unique_lock lock(mutex_);
             paused_ = true;
+            phase_.store(VcpuPhase::paused);
             cv_.notify_all();
-            cv_.wait(lock, [this] { return !pause_.load() || stop_.load(); });
+            cv_.wait(lock, [this] { return !pause_.load() || stop_.load() || report_wanted_.load(); });
             paused_ = false;
+            phase_.store(VcpuPhase::in_vmm);
             continue;
         }
+        phase_.store(VcpuPhase::in_guest);
         int r = fd_.run();
+        phase_.store(VcpuPhase::in_vmm);
         if (r == -EINTR || r == -EAGAIN) {
             continue;
         }
@@ -137,13 +150,119 @@ void Vcpu::thread_main() noexcept
             break;
         }
         exits_.fetch_add(1, std::memory_order_relaxed);
+        note_exit();
         if (!handle_exit()) {
             break;
         }
     }
     std::lock_guard lock(mutex_);
     paused_ = true; // a stopped vCPU is as good as paused for anyone waiting
+    phase_.store(VcpuPhase::stopped);
     cv_.notify_all();
+}
+
+// Where the exit came from, for report(): relaxed stores, read only for diagnosis.
+void Vcpu::note_exit() noexcept
+{
+    const kvm_run* run = fd_.run_data();
+    std::uint64_t address = 0;
+    std::uint32_t size = 0;
+    bool write = false;
+    if (run->exit_reason == KVM_EXIT_IO) {
+        address = run->io.port;
+        size = run->io.size;
+        write = run->io.direction == KVM_EXIT_IO_OUT;
+    } else if (run->exit_reason == KVM_EXIT_MMIO) {
+        address = run->mmio.phys_addr;
+        size = run->mmio.len;
+        write = run->mmio.is_write != 0;
+    }
+    last_exit_address_.store(address, std::memory_order_relaxed);
+    last_exit_info_.store((run->exit_reason & 0xffU) | ((size & 0xffU) << 8) | (write ? 1U << 16 : 0U),
+        std::memory_order_relaxed);
+    last_exit_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+void Vcpu::take_report_state() noexcept
+{
+    VcpuGuestState g;
+    std::string errors;
+    auto note = [&errors](const Error& e) { errors += (errors.empty() ? "" : "; ") + e.describe(); };
+    if (auto r = fd_.get_regs()) {
+        g.regs = *r;
+    } else {
+        note(r.error());
+    }
+    if (auto r = fd_.get_sregs()) {
+        g.sregs = *r;
+    } else {
+        note(r.error());
+    }
+    if (auto r = fd_.get_mp_state()) {
+        g.mp_state = r->mp_state;
+    } else {
+        note(r.error());
+    }
+    if (auto r = fd_.get_vcpu_events()) {
+        g.events = *r;
+    } else {
+        note(r.error());
+    }
+    if (auto r = fd_.get_lapic()) {
+        g.lapic = summarize_lapic(*r);
+    } else {
+        note(r.error());
+    }
+    constexpr std::uint32_t MSR_IA32_TSC = 0x10;
+    constexpr std::uint32_t MSR_IA32_TSC_DEADLINE = 0x6e0;
+    std::array<kvm_msr_entry, 2> msrs { { { MSR_IA32_TSC, 0, 0 }, { MSR_IA32_TSC_DEADLINE, 0, 0 } } };
+    if (auto r = fd_.get_msrs(msrs); r) {
+        g.tsc = msrs[0].data;
+        g.tsc_deadline = msrs[1].data;
+    } else {
+        note(r.error());
+    }
+    g.error = std::move(errors);
+    std::lock_guard lock(mutex_);
+    report_wanted_.store(false);
+    guest_ = std::move(g);
+    reports_taken_ = reports_asked_;
+    cv_.notify_all();
+}
+
+VcpuReport Vcpu::report(std::chrono::milliseconds wait)
+{
+    VcpuReport r;
+    r.index = index_;
+    r.phase = phase_.load();
+    r.exits = exits_.load(std::memory_order_relaxed);
+    if (const std::int64_t at = last_exit_ns_.load(std::memory_order_relaxed); at != 0) {
+        const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+        r.seconds_since_exit = std::chrono::duration<double>(std::chrono::steady_clock::duration(now - at)).count();
+        const std::uint32_t info = last_exit_info_.load(std::memory_order_relaxed);
+        r.last_exit = ExitSite { info & 0xffU, last_exit_address_.load(std::memory_order_relaxed), (info >> 8) & 0xffU,
+            (info >> 16 & 1U) != 0 };
+    }
+    if (r.phase == VcpuPhase::not_started || r.phase == VcpuPhase::stopped || !thread_.joinable()) {
+        r.note = "no thread runs this vCPU";
+        return r;
+    }
+    std::unique_lock lock(mutex_);
+    const std::uint64_t ticket = ++reports_asked_;
+    guest_.reset();
+    report_wanted_.store(true);
+    cv_.notify_all(); // a parked vCPU takes it where it waits
+    lock.unlock();
+    kick();
+    lock.lock();
+    const bool taken = cv_.wait_for(lock, wait, [&] { return reports_taken_ >= ticket || stop_.load(); });
+    if (taken && guest_) {
+        r.guest = guest_;
+    } else {
+        r.note = fmt::format("the thread did not reach its loop within {} ms, so KVM's state for it was not read{}",
+            wait.count(), r.phase == VcpuPhase::in_vmm ? " (it is inside an exit handler of the VMM)" : "");
+    }
+    return r;
 }
 
 // The registers that tell where a crashed guest was, for the one line the crash produces.

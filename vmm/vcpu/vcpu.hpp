@@ -4,16 +4,19 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "vmm/bus/bus.hpp"
 #include "vmm/kvm/kvm.hpp"
+#include "vmm/vcpu/vcpu_report.hpp"
 
 namespace vmm {
 
@@ -51,12 +54,19 @@ public:
     [[nodiscard]] std::uint64_t exit_count() const noexcept { return exits_.load(std::memory_order_relaxed); }
 
     void start();
-    // Ask the thread to leave KVM_RUN and stop for good / until resume(). pause() returns once
-    // the vCPU is out of KVM_RUN.
+    // Ask the thread to leave KVM_RUN and stop for good.
     void request_stop() noexcept;
-    void pause();
+    // Ask the thread to park before its next KVM_RUN, until resume(). Returns at once.
+    void request_pause() noexcept;
+    // Whether the thread runs no guest code now: parked, stopped, or never started.
+    [[nodiscard]] bool wait_paused(std::chrono::milliseconds timeout);
     void resume();
     void join();
+
+    // Where the thread is and, when it comes out of KVM_RUN within `wait`, the guest state KVM
+    // holds for it. Any thread but this vCPU's own. The vCPU leaves KVM_RUN once for it, as it
+    // does for a pause, and goes on.
+    [[nodiscard]] VcpuReport report(std::chrono::milliseconds wait);
 
     // Must be called once, before any vCPU starts: the kick signal's no-op handler.
     static void install_kick_signal();
@@ -66,6 +76,8 @@ private:
     void kick() noexcept;
     // false: the vCPU must stop running.
     bool handle_exit() noexcept;
+    void note_exit() noexcept;
+    void take_report_state() noexcept; // on the vCPU thread, with a request pending
     void emit(StopReason reason, int code, std::string detail) noexcept;
 
     // A crashed guest's registers, for the crash line (empty when KVM cannot give them).
@@ -78,9 +90,18 @@ private:
     std::atomic<bool> stop_ { false };
     std::atomic<bool> pause_ { false };
     std::atomic<std::uint64_t> exits_ { 0 };
+    // Where the thread is, for report(): written by the thread only.
+    std::atomic<VcpuPhase> phase_ { VcpuPhase::not_started };
+    std::atomic<std::int64_t> last_exit_ns_ { 0 }; // steady clock; 0 before the first exit
+    std::atomic<std::uint64_t> last_exit_address_ { 0 };
+    std::atomic<std::uint32_t> last_exit_info_ { 0 }; // reason | size << 8 | write << 16
+    std::atomic<bool> report_wanted_ { false };
     std::mutex mutex_;
     std::condition_variable cv_;
-    bool paused_ = false; // guarded by mutex_
+    bool paused_ = false;                 // guarded by mutex_
+    std::uint64_t reports_asked_ = 0;     // guarded by mutex_
+    std::uint64_t reports_taken_ = 0;     // guarded by mutex_
+    std::optional<VcpuGuestState> guest_; // guarded by mutex_: the last state taken
 };
 
 } // namespace vmm
