@@ -34,7 +34,10 @@ def guest_kernel():
     named by VIREO_GUEST_KERNEL, to try the tests against another kernel."""
     if os.environ.get("VIREO_GUEST_KERNEL"):
         return pathlib.Path(os.environ["VIREO_GUEST_KERNEL"])
-    return _script_output("guest-kernel", "--print", "bzimage")
+    path = _script_output("guest-kernel", "--print", "bzimage")
+    # symbols.py names guest addresses in failure output from the vmlinux beside it.
+    os.environ["VIREO_GUEST_KERNEL"] = str(path)
+    return path
 
 
 @pytest.fixture(scope="session")

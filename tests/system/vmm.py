@@ -3,6 +3,7 @@ test agent's reports parsed, and the API socket at hand."""
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -15,15 +16,25 @@ import time
 BASE_CMDLINE = ("console=ttyS0 quiet reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp "
                 "i8042.dumbkbd tsc=reliable")
 
+# What a guest kernel prints when a CPU stops making progress: RCU's stall detector (21 s by
+# default), the soft-lockup watchdog and the hung-task detector.
+STALL_SIGNATURES = ("detected stalls on CPUs", "self-detected stall on CPU", "watchdog: BUG: soft lockup",
+                    "blocked for more than")
+
 
 class Guest:
-    """A running `vireo run ...` with its output collected in the background."""
+    """A running `vireo run ...` with its output collected in the background.
+
+    When the guest kernel reports a stall, or a wait runs out, the VMM is asked (SIGUSR1) for
+    every vCPU's state, which it logs into the same output, and the guest RIPs in it are named
+    from the guest vmlinux: a test's failure output then says where each vCPU was."""
 
     def __init__(self, argv, env=None):
         self.argv = [str(a) for a in argv]
         self.output = ""
         self._lock = threading.Lock()
         self._lines = threading.Condition(self._lock)
+        self._stall_dumped = False
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -34,6 +45,35 @@ class Guest:
             with self._lock:
                 self.output += chunk.decode("utf-8", "replace")
                 self._lines.notify_all()
+                stall = not self._stall_dumped and any(s in self.output for s in STALL_SIGNATURES)
+                if stall:
+                    self._stall_dumped = True
+            if stall:
+                threading.Thread(target=self.dump_vcpu_state, args=("the guest reported a stall",),
+                                 daemon=True).start()
+
+    def dump_vcpu_state(self, why):
+        """Ask the VMM for its vCPUs' state and add it, with symbols, to the output."""
+        import symbols
+        with self._lock:
+            before = len(self.output)
+        try:
+            self.proc.send_signal(signal.SIGUSR1)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 5
+        with self._lock:
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if "vCPU state (SIGUSR1)" in self.output[before:]:
+                    break
+                self._lines.wait(0.2)
+        # Each vCPU answers within the VMM's 200 ms wait; the lines follow the header.
+        time.sleep(1.0)
+        with self._lock:
+            dump = [line for line in self.output[before:].splitlines() if re.search(r"vCPU \d+: ", line)]
+        text = symbols.annotate("\n".join(dump))
+        with self._lock:
+            self.output += f"\n[test harness: vCPU state, {why}]\n{text}\n"
 
     def wait_for(self, text, timeout=120):
         """Wait until `text` appears in the output; returns False on timeout or exit."""
@@ -42,15 +82,20 @@ class Guest:
             while text not in self.output:
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
-                    return text in self.output
+                    break
                 self._lines.wait(min(left, 0.5))
-            return True
+            else:
+                return True
+        if self.proc.poll() is None:
+            self.dump_vcpu_state(f"no '{text}' within {timeout} s")
+        return False
 
     def wait(self, timeout=140):
         """Wait for exit; kills the process group on timeout and returns None then."""
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            self.dump_vcpu_state(f"no exit within {timeout} s")
             self.kill()
             return None
         self._reader.join(timeout=5)
