@@ -18,7 +18,13 @@ the ratios of one run mean anything:
 
 usage: scripts/bench [--rounds N] [--seconds S] [--out FILE] [--no-guest] [--no-inproc]
                      [--jobs RW:QD,...] [--transports mmio,pci] [--variant LABEL=VIREO_BINARY ...]
+       scripts/bench --stress-boot N [--out FILE]
        bench.py --inside OUT JSON_SETTINGS   (the guest part, inside the sandbox)
+
+--stress-boot N boots a 2-vCPU guest N times under each of Vireo mmio, Vireo pci, QEMU microvm and
+QEMU q35, interleaved, with I/O and IPIs on both CPUs, and counts how each boot ended (pass, stall,
+hang, reset, ...): scripts/lib/stress_boot.py. Nothing else runs then; --out gets JSON lines, one
+per boot.
 
 --variant adds another Vireo build to the guest part (an A/B of a change in one run): it runs
 beside the others on each transport as LABEL-mmio / LABEL-pci and is compared with the same QEMU.
@@ -38,6 +44,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
+sys.path.insert(0, str(ROOT / "scripts" / "lib"))
 
 MiB = 1 << 20
 GUEST_MEMORY_MIB = 512
@@ -363,7 +370,15 @@ def main(argv):
     p.add_argument("--transports", default="mmio,pci", help="Vireo transports (each beside its QEMU machine)")
     p.add_argument("--variant", action="append", default=[], metavar="LABEL=BINARY",
                    help="another Vireo binary to run beside the others in the guest part")
+    p.add_argument("--stress-boot", type=int, metavar="N",
+                   help="only count failures of N 2-vCPU boots per VMM and machine (see above)")
     a = p.parse_args(argv)
+    if a.stress_boot is not None:
+        if a.stress_boot < 1:
+            p.error("--stress-boot wants a positive number of boots")
+        import stress_boot
+        out = a.out if a.out != "bench-results.json" else "stress-boot.jsonl"
+        return stress_boot.main([os.path.abspath(out), str(a.stress_boot)])
     jobs = []
     for j in a.jobs.split(","):
         job = j.replace(":", "-qd")
