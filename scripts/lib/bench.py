@@ -372,13 +372,19 @@ def main(argv):
                    help="another Vireo binary to run beside the others in the guest part")
     p.add_argument("--stress-boot", type=int, metavar="N",
                    help="only count failures of N 2-vCPU boots per VMM and machine (see above)")
+    p.add_argument("--sandbox-tcg", default="multi", metavar="MODE[,MODE]",
+                   help="with --stress-boot: the sandbox's TCG thread modes, alternated by round "
+                        "(multi, single or both)")
     a = p.parse_args(argv)
     if a.stress_boot is not None:
         if a.stress_boot < 1:
             p.error("--stress-boot wants a positive number of boots")
         import stress_boot
         out = a.out if a.out != "bench-results.json" else "stress-boot.jsonl"
-        return stress_boot.main([os.path.abspath(out), str(a.stress_boot)])
+        modes = a.sandbox_tcg.split(",")
+        if not modes or any(m not in ("multi", "single") for m in modes):
+            p.error("--sandbox-tcg wants multi, single or multi,single")
+        return stress_boot.main([os.path.abspath(out), str(a.stress_boot), ",".join(modes)])
     jobs = []
     for j in a.jobs.split(","):
         job = j.replace(":", "-qd")

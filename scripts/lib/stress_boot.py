@@ -20,10 +20,15 @@ between them). Each boot ends as one outcome:
 When a Vireo guest stalls or hangs, the VMM is asked for every vCPU's state (SIGUSR1) before it is
 killed, and the answer is kept with the boot's record (with the guest RIP's symbol); QEMU is
 asked for `info registers -a` on its monitor. Records go to a JSON-lines file as they happen; a
-sandbox that dies is replaced by a new one that carries on where it stopped.
+sandbox that dies is replaced by a new one that carries on where it stopped, and the boot it
+died in counts as sandbox-died.
 
-usage: stress_boot.py OUT_JSONL N                (outside: runs sandboxes, prints the table)
-       stress_boot.py --inside OUT_JSONL N       (inside the sandbox)
+Each round runs in a sandbox of its own. With several sandbox TCG modes (multi: a host thread per
+vCPU of the nested VM, single: one thread for all), rounds alternate between them, so that the
+table also compares the sandboxes.
+
+usage: stress_boot.py OUT_JSONL N [MODES]            (outside: runs sandboxes, prints the table)
+       stress_boot.py --inside OUT_JSONL ROUND MODE  (inside the sandbox)
 """
 import json
 import math
@@ -206,7 +211,8 @@ def run_boot(config, kernel, initramfs, image, workdir):
     return record
 
 
-def inside(out_path, n):
+def inside(out_path, rnd, mode):
+    """Boots every configuration once for round `rnd`, in this sandbox (TCG mode `mode`)."""
     kernel = os.environ["VIREO_GUEST_KERNEL"]
     initramfs = os.environ["VIREO_GUEST_INITRAMFS"]
     workdir = tempfile.mkdtemp(prefix="vireo-stress-", dir=os.environ.get("VIREO_SANDBOX_TMPFS"))
@@ -214,22 +220,21 @@ def inside(out_path, n):
     with open(image, "wb") as f:
         f.truncate(64 * MiB)
     # A boot that started in a sandbox that then died is not run again: it counts as sandbox-died.
-    done = {(r["round"], r["config"]) for r in read_records(out_path)}
+    done = {r["config"] for r in read_records(out_path) if r.get("round") == rnd and r.get("mode") == mode}
+    order = CONFIGS if rnd % 2 == 0 else list(reversed(CONFIGS))
     with open(out_path, "a") as out:
-        for i in range(n):
-            order = CONFIGS if i % 2 == 0 else list(reversed(CONFIGS))
-            for config in order:
-                if (i, config) in done:
-                    continue
-                out.write(json.dumps({"round": i, "config": config, "started": time.time()}) + "\n")
-                out.flush()
-                record = run_boot(config, kernel, initramfs, image, workdir)
-                record["round"] = i
-                out.write(json.dumps(record) + "\n")
-                out.flush()
-                print(f"stress-boot: round {i} {config}: {record['outcome']} in {record['seconds']} s"
-                      + (f" (init {record['init_seconds']} s)" if record.get("init_seconds") else ""),
-                      file=sys.stderr, flush=True)
+        for config in order:
+            if config in done:
+                continue
+            out.write(json.dumps({"round": rnd, "mode": mode, "config": config, "started": time.time()}) + "\n")
+            out.flush()
+            record = run_boot(config, kernel, initramfs, image, workdir)
+            record.update(round=rnd, mode=mode)
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            print(f"stress-boot: round {rnd} ({mode}) {config}: {record['outcome']} in {record['seconds']} s"
+                  + (f" (init {record['init_seconds']} s)" if record.get("init_seconds") else ""),
+                  file=sys.stderr, flush=True)
 
 
 def read_records(path):
@@ -247,14 +252,17 @@ def read_records(path):
 
 
 def results(records):
-    """One record per (round, config): a boot that started and never ended is sandbox-died."""
+    """One record per (mode, round, config): a boot that started and never ended is sandbox-died."""
     by_key = {}
     for r in records:
-        key = (r["round"], r["config"])
+        if "config" not in r:
+            continue
+        key = (r.get("mode", "multi"), r["round"], r["config"])
         if "outcome" in r:
             by_key[key] = r
         elif key not in by_key:
-            by_key[key] = {"round": r["round"], "config": r["config"], "outcome": "sandbox-died"}
+            by_key[key] = {"round": r["round"], "mode": r.get("mode", "multi"), "config": r["config"],
+                           "outcome": "sandbox-died"}
     return [by_key[k] for k in sorted(by_key)]
 
 
@@ -270,52 +278,70 @@ def wilson(k, n, z=1.96):
 
 
 def table(rs):
-    head = ["config", "boots"] + OUTCOMES + ["failed", "rate", "95% interval"]
+    modes = sorted({r.get("mode", "multi") for r in rs})
+    head = ["config"] + (["sandbox TCG"] if len(modes) > 1 else []) + ["boots"] + OUTCOMES + \
+        ["failed", "rate", "95% interval"]
     rows = []
-    for config in CONFIGS:
-        mine = [r for r in rs if r["config"] == config]
-        counts = {o: sum(1 for r in mine if r["outcome"] == o) for o in OUTCOMES}
-        failed = len(mine) - counts["pass"]
-        lo, hi = wilson(failed, len(mine))
-        rows.append([config, str(len(mine))] + [str(counts[o]) for o in OUTCOMES]
-                    + [str(failed), f"{failed / len(mine):.2f}" if mine else "-", f"{lo:.2f}-{hi:.2f}"])
+    for mode in modes:
+        for config in CONFIGS:
+            mine = [r for r in rs if r["config"] == config and r.get("mode", "multi") == mode]
+            counts = {o: sum(1 for r in mine if r["outcome"] == o) for o in OUTCOMES}
+            failed = len(mine) - counts["pass"]
+            lo, hi = wilson(failed, len(mine))
+            rows.append([config] + ([mode] if len(modes) > 1 else []) + [str(len(mine))]
+                        + [str(counts[o]) for o in OUTCOMES]
+                        + [str(failed), f"{failed / len(mine):.2f}" if mine else "-", f"{lo:.2f}-{hi:.2f}"])
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def outside(out_path, n, env):
-    timeout = 300 + n * len(CONFIGS) * (BOOT_TIMEOUT + 20)
-    sandbox_failures = 0
-    while True:
-        if len(results(read_records(out_path))) >= n * len(CONFIGS):
-            break
-        rc = subprocess.run([str(ROOT / "scripts" / "sandbox"), "--memory", "3G", "--timeout", str(timeout), "--",
+def run_sandbox(out_path, rnd, mode, env):
+    """One sandbox for one round; its stderr passes through, and its tail is kept when it fails."""
+    env = dict(env, VIREO_SANDBOX_TCG=mode)
+    timeout = 120 + len(CONFIGS) * (BOOT_TIMEOUT + 30)
+    proc = subprocess.Popen([str(ROOT / "scripts" / "sandbox"), "--memory", "3G", "--timeout", str(timeout), "--",
                              "sh", "-c", 'export TMPDIR=$VIREO_SANDBOX_TMPFS; exec "$@"', "sh",
-                             "/usr/bin/python3", str(pathlib.Path(__file__).resolve()), "--inside", out_path, str(n)],
-                            cwd=ROOT, env=env).returncode
-        if rc == 0:
-            break
-        sandbox_failures += 1
-        print(f"stress-boot: the sandbox ended with status {rc}; a new one carries on", file=sys.stderr)
-        if sandbox_failures >= 5:
-            print("stress-boot: five sandboxes died; stopping", file=sys.stderr)
-            break
+                             "/usr/bin/python3", str(pathlib.Path(__file__).resolve()), "--inside", out_path,
+                             str(rnd), mode],
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+    tail = []
+    for line in proc.stderr:
+        sys.stderr.write(line)
+        tail = (tail + [line.rstrip()])[-60:]
+    rc = proc.wait()
+    if rc != 0:
+        with open(out_path, "a") as out:
+            out.write(json.dumps({"sandbox_failure": rc, "mode": mode, "at_round": rnd, "tail": tail}) + "\n")
+    return rc
+
+
+def outside(out_path, n, modes, env):
+    for rnd in range(n):
+        for mode in (modes if rnd % 2 == 0 else list(reversed(modes))):
+            for _ in range(3):
+                mine = [r for r in results(read_records(out_path)) if r["round"] == rnd and r["mode"] == mode]
+                if len(mine) >= len(CONFIGS):
+                    break
+                if run_sandbox(out_path, rnd, mode, env) != 0:
+                    print(f"stress-boot: the sandbox ({mode}) failed in round {rnd}; a new one carries on",
+                          file=sys.stderr)
     return results(read_records(out_path))
 
 
 def main(argv):
     if argv and argv[0] == "--inside":
-        inside(argv[1], int(argv[2]))
+        inside(argv[1], int(argv[2]), argv[3])
         return 0
     out_path, n = argv[0], int(argv[1])
+    modes = argv[2].split(",") if len(argv) > 2 else ["multi"]
     env = dict(os.environ)
     for var, args in (("VIREO_GUEST_KERNEL", ["guest-kernel", "--print", "bzimage"]),
                       ("VIREO_GUEST_INITRAMFS", ["guest-initramfs"])):
         if not env.get(var):
             env[var] = subprocess.run([str(ROOT / "scripts" / args[0]), *args[1:]], check=True,
                                       stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[0]
-    rs = outside(out_path, n, env)
+    rs = outside(out_path, n, modes, env)
     print(table(rs))
     return 0
 
