@@ -275,6 +275,7 @@ Result<> Vm::Impl::setup_vcpus()
     VcpuContext ctx;
     ctx.pio = &pio;
     ctx.mmio = &mmio;
+    ctx.memory = &*memory;
     ctx.on_stop = [this](StopEvent e) { request_stop(std::move(e)); };
     for (std::uint32_t i = 0; i < cfg.cpus; ++i) {
         auto fd = VMM_TRY(vm_fd->create_vcpu(i));

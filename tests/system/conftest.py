@@ -12,6 +12,28 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report ends with the console tail of every Vireo it started, unless the
+    assertion message has it already: the vCPU state dumped on a stall or timeout is there, and
+    scripts/lib/kvm-tests.py reads it to tell the nested emulator's failures from ours."""
+    from vmm import Guest
+    if call.when == "setup":
+        Guest.started.clear()
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed or call.when != "call":
+        return
+    text = str(report.longrepr)
+    extra = []
+    for g in Guest.started:
+        tail = g.output[-3000:]
+        if tail and tail[-500:] not in text:
+            extra.append(f"---- console tail of {g.argv[0]} ----\n{tail}")
+    if extra:
+        report.longrepr = text + "\n" + "\n".join(extra)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "kvm: needs /dev/kvm (runs inside scripts/sandbox)")
     config.addinivalue_line("markers", "host: runs on the host, never inside the sandbox")

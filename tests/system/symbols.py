@@ -9,7 +9,9 @@ import pathlib
 import re
 import subprocess
 
-_ADDRESS = re.compile(r"\b(rip |RIP=)(0x)?([0-9a-fA-F]{16}|0x[0-9a-fA-F]+)\b")
+# A kernel text address written out in full: a RIP in Vireo's vCPU state ("rip 0xffffffff...")
+# or QEMU's ("RIP=ffffffff..."), and the stack words of Vireo's vCPU state.
+_ADDRESS = re.compile(r"(?<![0-9a-fA-F])(?:0x)?(ffffffff[89ab][0-9a-fA-F]{7})(?![0-9a-fA-F])")
 
 
 def vmlinux_path():
@@ -54,7 +56,7 @@ def lookup(address, path=None):
 
 
 def annotate(text, path=None):
-    """`text` with <symbol+offset> after each RIP that falls in the kernel's text."""
+    """`text` with <symbol+offset> after each kernel text address."""
     if not text:
         return text
     path = path or vmlinux_path()
@@ -62,8 +64,7 @@ def annotate(text, path=None):
         return text
 
     def sub(m):
-        value = int(m.group(3), 16)
-        name = lookup(value, path) if value >= 0xffffffff80000000 else None
+        name = lookup(int(m.group(1), 16), path)
         return m.group(0) + (f" <{name}>" if name else "")
 
     return _ADDRESS.sub(sub, text)

@@ -125,3 +125,45 @@ def test_a_stall_report_in_the_output_asks_for_vcpu_state_at_once(tmp_path):
         assert g.wait_for("vCPU 0: paused\n", timeout=5)
     finally:
         g.kill()
+
+
+# ---- which failures scripts/lib/kvm-tests.py runs again where the sandbox nests ---------------
+
+def _kvm_tests():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("kvm_tests", ROOT / "scripts" / "lib" / "kvm-tests.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SPINNING = ("[test harness: vCPU state, no exit within 140 s]\n"
+            "vireo: warning:   vCPU 0: in-guest for 108.2 s after 472 exits (last: port read of 1 bytes at 0xcfc); "
+            "rip 0xffffffff814cc143 <queued_spin_lock_slowpath+0x1a> rsp 0x0 rflags 0x2 (interrupts off)\n"
+            "vireo: warning:   vCPU 1: in-guest after 0 exits; rip 0xffffffff814cc143 "
+            "<queued_spin_lock_slowpath+0x1a> rsp 0x0 rflags 0x2 (interrupts off)\n")
+
+
+@pytest.mark.parametrize("text,signature", [
+    ("guest crashed: vCPU 1: triple fault (rip 0xfff0 ...; the reset state: this host's KVM does not keep the "
+     "registers of a triple fault)", "triple-fault-reset-state"),
+    ("[    5.79] traps: PANIC: double fault, error_code: 0x0", "double-fault"),
+    (SPINNING, "spinlock-livelock"),
+    # The same dump as it appears in a JUnit file's text.
+    (SPINNING.replace("<", "&lt;").replace(">", "&gt;"), "spinlock-livelock"),
+    # One vCPU held in the VMM: ours to explain, never retried.
+    (SPINNING.replace("vCPU 1: in-guest", "vCPU 1: in-vmm for 100.0 s"), None),
+    # A spinning vCPU with interrupts on, or an RCU stall alone: not the emulator's signature.
+    (SPINNING.replace("(interrupts off)\n", "(interrupts on)\n", 1), None),
+    ("rcu: INFO: rcu_sched detected stalls on CPUs/tasks:", None),
+    ("guest crashed: vCPU 0: triple fault (rip 0xffffffff81000000 rsp ...)", None),
+    ("assert report.tests.get('virtio-blk') == ('pass', '')", None),
+])
+def test_only_the_nested_emulators_signatures_are_retried(text, signature):
+    assert _kvm_tests().nested_signature(text) == signature
+
+
+def test_a_testcase_maps_back_to_its_pytest_node():
+    import xml.etree.ElementTree as ET
+    case = ET.fromstring('<testcase classname="tests.system.test_vmm_boot" name="test_x[1-128M-128]"/>')
+    assert _kvm_tests().node_of(case) == "tests/system/test_vmm_boot.py::test_x[1-128M-128]"

@@ -29,7 +29,11 @@ class Guest:
     every vCPU's state, which it logs into the same output, and the guest RIPs in it are named
     from the guest vmlinux: a test's failure output then says where each vCPU was."""
 
+    # Every Guest started by the running test, for conftest's failure report.
+    started = []
+
     def __init__(self, argv, env=None):
+        Guest.started.append(self)
         self.argv = [str(a) for a in argv]
         self.output = ""
         self._lock = threading.Lock()

@@ -357,6 +357,19 @@ Result<> VcpuFd::set_msrs(std::span<const kvm_msr_entry> entries) const
     return {};
 }
 
+Result<std::optional<std::uint64_t>> VcpuFd::translate(std::uint64_t gva) const
+{
+    kvm_translation t {};
+    t.linear_address = gva;
+    if (xioctl(fd_.get(), KVM_TRANSLATE, &t) < 0) {
+        return fail_errno(errno, "KVM_TRANSLATE {:#x}", gva);
+    }
+    if (t.valid == 0) {
+        return std::optional<std::uint64_t> {};
+    }
+    return std::optional<std::uint64_t> { t.physical_address };
+}
+
 Result<> VcpuFd::get_msrs(std::span<kvm_msr_entry> entries) const
 {
     constexpr std::size_t MAX_MSRS = 64;

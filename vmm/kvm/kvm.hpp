@@ -137,6 +137,9 @@ public:
     [[nodiscard]] Result<> set_lapic(const kvm_lapic_state& l) const;
     [[nodiscard]] Result<kvm_mp_state> get_mp_state() const;
     [[nodiscard]] Result<kvm_vcpu_events> get_vcpu_events() const;
+    // The guest-physical address of a guest-virtual one under the vCPU's current paging
+    // (KVM_TRANSLATE); nullopt when it is not mapped.
+    [[nodiscard]] Result<std::optional<std::uint64_t>> translate(std::uint64_t gva) const;
     // Reads the MSRs whose index is set in `entries`, filling in their data; fails unless KVM
     // read every one of them.
     [[nodiscard]] Result<> get_msrs(std::span<kvm_msr_entry> entries) const;

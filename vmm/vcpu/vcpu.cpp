@@ -222,12 +222,46 @@ void Vcpu::take_report_state() noexcept
     } else {
         note(r.error());
     }
+    read_guest_words(g);
     g.error = std::move(errors);
     std::lock_guard lock(mutex_);
     report_wanted_.store(false);
     guest_ = std::move(g);
     reports_taken_ = reports_asked_;
     cv_.notify_all();
+}
+
+void Vcpu::read_guest_words(VcpuGuestState& g) const
+{
+    if (ctx_.memory == nullptr) {
+        return;
+    }
+    // One guest-virtual qword, or nullopt when unmapped or outside RAM.
+    auto read_virtual = [this](std::uint64_t gva) -> std::optional<std::uint64_t> {
+        if (gva % 8 != 0) {
+            return std::nullopt;
+        }
+        auto gpa = fd_.translate(gva);
+        if (!gpa || !*gpa) {
+            return std::nullopt;
+        }
+        auto v = ctx_.memory->read_obj<std::uint64_t>(GuestAddress { **gpa });
+        return v ? std::optional(*v) : std::nullopt;
+    };
+    g.at_rdi = read_virtual(g.regs.rdi);
+    // 1 KiB of stack is enough for the few frames between a spin loop and its caller's caller.
+    constexpr std::size_t STACK_WORDS = 128;
+    constexpr std::size_t MAX_TEXT_WORDS = 16;
+    const std::uint64_t sp = g.regs.rsp & ~std::uint64_t { 7 };
+    for (std::size_t i = 0; i < STACK_WORDS && g.stack_text.size() < MAX_TEXT_WORDS; ++i) {
+        const auto w = read_virtual(sp + i * 8);
+        if (!w) {
+            break;
+        }
+        if (kernel_text_address(*w)) {
+            g.stack_text.push_back(*w);
+        }
+    }
 }
 
 VcpuReport Vcpu::report(std::chrono::milliseconds wait)

@@ -16,6 +16,7 @@
 
 #include "vmm/bus/bus.hpp"
 #include "vmm/kvm/kvm.hpp"
+#include "vmm/memory/guest_memory.hpp"
 #include "vmm/vcpu/vcpu_report.hpp"
 
 namespace vmm {
@@ -38,6 +39,8 @@ struct StopEvent {
 struct VcpuContext {
     const Bus* pio = nullptr;
     const Bus* mmio = nullptr;
+    // For report(): guest memory read through the guest's page tables. May be null.
+    const GuestMemory* memory = nullptr;
     // Called on the vCPU thread; must only hand the event over (e.g. post to the loop).
     std::function<void(StopEvent)> on_stop;
 };
@@ -78,6 +81,7 @@ private:
     bool handle_exit() noexcept;
     void note_exit() noexcept;
     void take_report_state() noexcept; // on the vCPU thread, with a request pending
+    void read_guest_words(VcpuGuestState& g) const; // at_rdi and stack_text
     void emit(StopReason reason, int code, std::string detail) noexcept;
 
     // A crashed guest's registers, for the crash line (empty when KVM cannot give them).

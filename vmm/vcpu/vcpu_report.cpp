@@ -258,6 +258,14 @@ nlohmann::json to_json(const VcpuReport& r)
     if (g.tsc) {
         j["tsc"] = *g.tsc;
     }
+    if (g.at_rdi) {
+        j["at_rdi"] = hex(*g.at_rdi);
+    }
+    nlohmann::json stack = nlohmann::json::array();
+    for (auto w : g.stack_text) {
+        stack.push_back(hex(w));
+    }
+    j["stack_text"] = std::move(stack);
     if (g.tsc_deadline) {
         j["lapic"]["timer"]["tsc_deadline"] = *g.tsc_deadline;
     }
@@ -288,11 +296,22 @@ std::string describe(const VcpuReport& r)
     out += fmt::format("; rip {:#x} rsp {:#x} rflags {:#x} (interrupts {}) cs {:#x} cr3 {:#x}; mp_state {}",
         g.regs.rip, g.regs.rsp, g.regs.rflags, (g.regs.rflags & RFLAGS_IF) != 0 ? "on" : "off",
         g.sregs.cs.selector, g.sregs.cr3, mp_state_name(g.mp_state));
+    out += fmt::format("; rax {:#x} rbx {:#x} rcx {:#x} rdx {:#x} rsi {:#x} rdi {:#x}", g.regs.rax, g.regs.rbx,
+        g.regs.rcx, g.regs.rdx, g.regs.rsi, g.regs.rdi);
+    if (g.at_rdi) {
+        out += fmt::format(" [rdi] {:#x}", *g.at_rdi);
+    }
     out += fmt::format("; lapic id {} {} tpr {:#x} ppr {:#x} irr {} isr {} {}", l.id,
         l.software_enabled ? "enabled" : "disabled", l.tpr, l.ppr, hex_list(l.irr), hex_list(l.isr), timer(l, g));
     out += fmt::format("; nmi pending {} injected {} masked {}; interrupt injected {} vector {:#x} shadow {}",
         g.events.nmi.pending, g.events.nmi.injected, g.events.nmi.masked, g.events.interrupt.injected,
         g.events.interrupt.nr, g.events.interrupt.shadow);
+    if (!g.stack_text.empty()) {
+        out += "; stack";
+        for (auto w : g.stack_text) {
+            out += fmt::format(" {:#x}", w);
+        }
+    }
     if (g.events.exception.injected != 0 || g.events.exception.pending != 0) {
         out += fmt::format("; exception {} {}", g.events.exception.nr,
             g.events.exception.injected != 0 ? "injected" : "pending");

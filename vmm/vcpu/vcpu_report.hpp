@@ -68,8 +68,20 @@ struct VcpuGuestState {
     LapicSummary lapic;
     std::optional<std::uint64_t> tsc;
     std::optional<std::uint64_t> tsc_deadline;
+    // Read through the guest's own page tables: the 8 bytes at rdi (the first argument of the
+    // function the vCPU is in: a spinning lock's word, say), and the words on the stack that
+    // point into kernel text, innermost first (return addresses: a rough backtrace).
+    std::optional<std::uint64_t> at_rdi;
+    std::vector<std::uint64_t> stack_text;
     std::string error; // what could not be read, if anything
 };
+
+// Whether `v` lies in the x86_64 kernel text mapping (Documentation/arch/x86/x86_64/mm.rst:
+// the 1 GiB from 0xffffffff80000000 to the module area).
+[[nodiscard]] constexpr bool kernel_text_address(std::uint64_t v) noexcept
+{
+    return v >= 0xffffffff80000000ULL && v < 0xffffffffc0000000ULL;
+}
 
 [[nodiscard]] const char* mp_state_name(std::uint32_t mp_state) noexcept;
 
