@@ -117,6 +117,33 @@ std::optional<DescriptorChain> Queue::pop()
     return out;
 }
 
+bool Queue::unpop(DescriptorChain&& chain) noexcept
+{
+    // Only the newest chain of this incarnation: its ring position is exactly next_avail less
+    // its slots, and no later pop has moved past it.
+    if (chain.epoch_ != epoch_ || next_sequence_ == 0 || chain.sequence_ != next_sequence_ - 1) {
+        return false;
+    }
+    if (layout_ == RingLayout::split) {
+        --state_.next_avail;
+    } else {
+        // Invariant: a chain takes 1..size_ slots, so going back crosses the ring's end once
+        // at most, and then the wrap counter flips back.
+        if (state_.next_avail < chain.slots_) {
+            state_.next_avail = static_cast<std::uint16_t>(state_.next_avail + size_ - chain.slots_);
+            state_.avail_wrap = !state_.avail_wrap;
+        } else {
+            state_.next_avail = static_cast<std::uint16_t>(state_.next_avail - chain.slots_);
+        }
+        slots_in_flight_ -= chain.slots_;
+    }
+    in_flight_bits_[chain.id_ / 64] &= ~(std::uint64_t { 1 } << (chain.id_ % 64));
+    --in_flight_;
+    --next_sequence_;
+    chain.epoch_ = 0;
+    return true;
+}
+
 void Queue::add_used(DescriptorChain&& chain)
 {
     const std::size_t written = chain.writer().bytes_written();

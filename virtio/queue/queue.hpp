@@ -56,6 +56,12 @@ public:
     // faulted (see fault()). Never blocks, never throws.
     [[nodiscard]] std::optional<DescriptorChain> pop();
 
+    // Gives the most recently popped chain back unused, as if it had never been popped: the next
+    // pop() returns the same buffers again (the driver cannot tell). Chains go back in the
+    // reverse order of popping (the last one first); false, with nothing changed, for any
+    // other chain. For devices that take buffers before they know how many a packet needs
+    // (virtio-net's mergeable receive buffers).
+    bool unpop(DescriptorChain&& chain) noexcept;
     // Hands a chain back with used length = chain.writer().bytes_written(), and publishes it.
     void add_used(DescriptorChain&& chain);
     // The same with an explicit used length, clamped to the chain's writable capacity.

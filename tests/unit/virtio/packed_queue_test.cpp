@@ -327,3 +327,32 @@ TEST_CASE("packed notification data is checked against the ring size and the dev
     CHECK_FALSE(f.queue->check_notification_data(NotificationData { 0, 4, true }));
     CHECK_FALSE(f.queue->check_notification_data(NotificationData { 0, 1, false }));
 }
+
+TEST_CASE("an unpopped packed chain across the ring's end goes back with the wrap counter", "[virtio][queue][packed]")
+{
+    PackedFixture f(4);
+    const auto buf = f.buffer(256);
+    f.activate();
+    // Fill and use three single-slot chains so the next list starts at slot 3 and wraps.
+    for (int i = 0; i < 3; ++i) {
+        f.driver.add({ writable(buf, 16) });
+        f.queue->add_used(f.pop(), 0);
+        REQUIRE(f.driver.pop_used());
+    }
+    const auto id = f.driver.add({ writable(buf, 16), writable(buf + 16, 16) });
+    const auto before = f.queue->ring_state();
+    auto chain = f.pop();
+    CHECK(f.queue->ring_state().avail_wrap != before.avail_wrap);
+
+    CHECK(f.queue->unpop(std::move(chain)));
+    CHECK(f.queue->ring_state().next_avail == before.next_avail);
+    CHECK(f.queue->ring_state().avail_wrap == before.avail_wrap);
+    CHECK(f.queue->in_flight() == 0);
+
+    auto again = f.pop();
+    CHECK(again.head() == id);
+    CHECK(again.writer().available() == 32);
+    f.queue->add_used(std::move(again), 0);
+    CHECK(f.driver.pop_used()->id == id);
+    CHECK_FALSE(f.queue->fault());
+}

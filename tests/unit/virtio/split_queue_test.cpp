@@ -379,3 +379,55 @@ TEST_CASE("asking whether to notify publishes staged entries first", "[virtio][q
     CHECK(notify);
     CHECK(f.driver.used_idx() == 1);
 }
+
+TEST_CASE("an unpopped split chain is popped again, whole, and nothing is in flight meanwhile", "[virtio][queue]")
+{
+    SplitFixture f;
+    const auto a = f.buffer(32);
+    const auto b = f.buffer(64);
+    f.activate();
+    const auto head_a = f.driver.add({ writable(a, 32) });
+    const auto head_b = f.driver.add({ writable(b, 64) });
+    auto first = f.pop();
+    auto second = f.pop();
+    CHECK(f.queue->in_flight() == 2);
+
+    // Last popped first; the older one cannot go back while the newer one is out.
+    CHECK_FALSE(f.queue->unpop(std::move(first)));
+    CHECK(f.queue->unpop(std::move(second)));
+    CHECK(f.queue->unpop(std::move(first)));
+    CHECK(f.queue->in_flight() == 0);
+
+    auto again = f.pop();
+    CHECK(again.head() == head_a);
+    CHECK(again.writer().available() == 32);
+    auto again_b = f.pop();
+    CHECK(again_b.head() == head_b);
+    f.queue->add_used(std::move(again), 0);
+    f.queue->add_used(std::move(again_b), 0);
+    CHECK(f.driver.pop_used()->id == head_a);
+    CHECK(f.driver.pop_used()->id == head_b);
+    CHECK_FALSE(f.queue->fault());
+}
+
+TEST_CASE("a chain that was used, or came from another queue, cannot be unpopped", "[virtio][queue]")
+{
+    SplitFixture f;
+    const auto a = f.buffer(32);
+    f.activate();
+    f.driver.add({ writable(a, 32) });
+    auto chain = f.pop();
+    auto copy_of_state = f.queue->ring_state();
+    f.queue->add_used(std::move(chain), 0);
+    CHECK_FALSE(f.queue->unpop(std::move(chain)));
+    CHECK(f.queue->ring_state().next_avail == copy_of_state.next_avail);
+
+    SplitFixture other;
+    const auto o = other.buffer(16);
+    other.activate();
+    other.driver.add({ writable(o, 16) });
+    auto foreign = other.pop();
+    f.driver.add({ writable(a, 32) });
+    (void)f.pop();
+    CHECK_FALSE(f.queue->unpop(std::move(foreign)));
+}
