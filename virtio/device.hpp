@@ -7,6 +7,8 @@
 #include <span>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "virtio/interrupt.hpp"
 #include "virtio/memory/dma_space.hpp"
 #include "virtio/queue/queue.hpp"
@@ -90,6 +92,10 @@ public:
     // reset_queue: stop using the queue and drop it with its in-flight chains (chains already
     // handed to asynchronous I/O become stale: completing them does nothing).
     virtual void reset_queue(std::uint16_t queue_index) noexcept { (void)queue_index; }
+    // For the API's status: the device's own state and counters (loop thread); null when it
+    // has nothing beyond what the transport shows.
+    [[nodiscard]] virtual nlohmann::json status() const { return nullptr; }
+
     // The driver re-enabled a queue after reset_queue(): take it over.
     [[nodiscard]] virtual Result<> enable_queue(Queue queue)
     {

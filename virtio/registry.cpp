@@ -8,6 +8,7 @@
 #include "virtio/devices/block/block_config.hpp"
 #include "virtio/devices/console/console_config.hpp"
 #include "virtio/devices/iommu/iommu_config.hpp"
+#include "virtio/devices/net/net_config.hpp"
 #include "virtio/devices/rng/rng_config.hpp"
 
 namespace vmm::virtio {
@@ -18,6 +19,7 @@ constexpr std::array DEVICE_KINDS {
     DeviceKind { "block", &block::make_block, &block::validate_block },
     DeviceKind { "console", &make_console, &validate_console },
     DeviceKind { "iommu", &make_iommu, &validate_iommu },
+    DeviceKind { "net", &net::make_net, &net::validate_net },
     DeviceKind { "rng", &make_rng, &validate_rng },
 };
 

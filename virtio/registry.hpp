@@ -2,6 +2,7 @@
 // The device registry: the one explicit list of device kinds, name -> factory.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -17,6 +18,8 @@ namespace vmm::virtio {
 // guest memory for devices that map it); factories take what they use.
 struct DeviceResources {
     EventLoop* loop = nullptr;
+    // The VM's vCPU count: the default number of queues of multiqueue devices.
+    std::uint32_t cpus = 1;
     // Stops the VM: what the quit key (Ctrl-A x) does on a console port attached to the
     // terminal, whose raw mode leaves no other way out. May be empty.
     std::function<void()> on_console_quit;

@@ -210,6 +210,7 @@ Result<> Vm::Impl::setup_virtio(bool* config_error)
 {
     VirtioDevices::Context ctx;
     ctx.loop = &loop;
+    ctx.cpus = cfg.cpus;
     ctx.vm = &*vm_fd;
     ctx.memory = &*memory;
     ctx.mmio_bus = &mmio;
@@ -462,9 +463,27 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
         return virtio ? virtio->resize_block(id->get<std::string>(), bytes)
                       : fail(Errc::not_found, "no block device \"{}\"", id->get<std::string>());
     }
+    if (command == "net-link" || command == "net-announce") {
+        // {"command": "net-link", "id": "net0", "up": false} / {"command": "net-announce", "id": "net0"}
+        const auto id = request.find("id");
+        if (id == request.end() || !id->is_string()) {
+            return fail(Errc::invalid_argument, "{} needs \"id\" (a net device's id)", command);
+        }
+        if (!virtio) {
+            return fail(Errc::not_found, "this VM has no net device");
+        }
+        if (command == "net-announce") {
+            return virtio->net_announce(id->get<std::string>());
+        }
+        const auto up = request.find("up");
+        if (up == request.end() || !up->is_boolean()) {
+            return fail(Errc::invalid_argument, "net-link needs \"up\": true or false");
+        }
+        return virtio->set_net_link(id->get<std::string>(), up->get<bool>());
+    }
     return fail(Errc::not_found,
         "unknown command '{}' (known: status, pause, resume, vcpu-state, shutdown, quit, iommu-state, "
-        "block-resize)", command);
+        "block-resize, net-link, net-announce)", command);
 }
 
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { }

@@ -6,6 +6,7 @@
 
 #include "arch/x86_64/layout.hpp"
 #include "virtio/devices/block/block_device.hpp"
+#include "virtio/devices/net/net_device.hpp"
 #include "virtio/registry.hpp"
 #include "vmm/base/log.hpp"
 
@@ -129,6 +130,7 @@ Result<std::unique_ptr<VirtioDevices>> VirtioDevices::create(
     for (const auto& e : plan.entries) {
         virtio::DeviceResources resources;
         resources.loop = ctx.loop;
+        resources.cpus = ctx.cpus;
         resources.on_console_quit = ctx.on_console_quit;
         auto device = virtio::make_device(*e.config, resources);
         if (!device) {
@@ -232,6 +234,9 @@ nlohmann::json VirtioDevices::status() const
             { "notifies", c->kicked_notifies() },
             { "trapped_notifies", c->trapped_notifies() },
         };
+        if (auto device = c->device().status(); !device.is_null()) {
+            entry["device"] = std::move(device);
+        }
         if (s.pci) {
             // Where the guest has the BARs now (it may have moved them), and how it interrupts.
             nlohmann::json bars = nlohmann::json::array();
@@ -276,6 +281,45 @@ Result<nlohmann::json> VirtioDevices::resize_block(const std::string& id, std::u
         return nlohmann::json { { "id", s.id }, { "capacity_sectors", capacity }, { "size", capacity * 512 } };
     }
     return fail(Errc::not_found, "no block device \"{}\" (block devices: {})", id, known.empty() ? "none" : known);
+}
+
+Result<virtio::Device*> VirtioDevices::find_device(const std::string& id, std::string_view type)
+{
+    std::string known;
+    for (auto& s : slots_) {
+        if (s.type != type) {
+            continue;
+        }
+        if (s.id == id) {
+            virtio::TransportCore* c = core(s);
+            if (c == nullptr) {
+                return fail(Errc::not_found, "device \"{}\" has no transport", id);
+            }
+            return &c->device();
+        }
+        known += (known.empty() ? "" : ", ") + s.id;
+    }
+    return fail(Errc::not_found, "no {} device \"{}\" ({} devices: {})", type, id, type, known.empty() ? "none" : known);
+}
+
+Result<nlohmann::json> VirtioDevices::set_net_link(const std::string& id, bool up)
+{
+    auto* net = dynamic_cast<virtio::net::NetDevice*>(VMM_TRY(find_device(id, "net")));
+    if (net == nullptr) {
+        return fail(Errc::not_found, "device \"{}\" is not a net device", id);
+    }
+    net->set_link(up);
+    return nlohmann::json { { "id", id }, { "link_up", net->link_up() } };
+}
+
+Result<nlohmann::json> VirtioDevices::net_announce(const std::string& id)
+{
+    auto* net = dynamic_cast<virtio::net::NetDevice*>(VMM_TRY(find_device(id, "net")));
+    if (net == nullptr) {
+        return fail(Errc::not_found, "device \"{}\" is not a net device", id);
+    }
+    VMM_TRY(net->announce());
+    return nlohmann::json { { "id", id } };
 }
 
 void VirtioDevices::reset_all()

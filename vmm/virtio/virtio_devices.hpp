@@ -60,6 +60,7 @@ class VirtioDevices {
 public:
     struct Context {
         EventLoop* loop = nullptr;
+        std::uint32_t cpus = 1;
         const kvm::VmFd* vm = nullptr;
         const GuestMemory* memory = nullptr;
         Bus* mmio_bus = nullptr;
@@ -89,6 +90,10 @@ public:
     // API "block-resize": the block device whose "id" (or, without one, origin such as
     // "devices[0]") is `id` gets `bytes` of storage and tells its driver. Loop thread.
     [[nodiscard]] Result<nlohmann::json> resize_block(const std::string& id, std::uint64_t bytes);
+    // API "net-link": the net device `id` reports its link up or down to its driver.
+    [[nodiscard]] Result<nlohmann::json> set_net_link(const std::string& id, bool up);
+    // API "net-announce": the net device `id` asks its driver to announce itself.
+    [[nodiscard]] Result<nlohmann::json> net_announce(const std::string& id);
 
 private:
     struct Slot {
@@ -105,6 +110,8 @@ private:
     explicit VirtioDevices(const Context& ctx);
     [[nodiscard]] Result<> add(const VirtioPlan::Entry& entry, std::unique_ptr<virtio::Device> device);
     [[nodiscard]] virtio::TransportCore* core(const Slot& slot) const noexcept;
+    // The model of the device of `type` whose id is `id`; the error lists the known ids.
+    [[nodiscard]] Result<virtio::Device*> find_device(const std::string& id, std::string_view type);
 
     Context ctx_;
     KvmTransportHost host_;

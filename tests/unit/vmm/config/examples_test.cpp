@@ -10,6 +10,7 @@
 
 #include "test_support.hpp"
 #include "virtio/devices/block/block_config.hpp"
+#include "virtio/devices/net/net_config.hpp"
 #include "vmm/config/config.hpp"
 
 using namespace vmm::config;
@@ -178,5 +179,32 @@ TEST_CASE("the schema's block entry names exactly the keys the block device read
     std::sort(device_keys.begin(), device_keys.end());
 
     CHECK(then["properties"].contains("path"));
+    CHECK(schema_keys == device_keys);
+}
+
+
+TEST_CASE("the schema's net entry names exactly the keys the net device reads", "[config]")
+{
+    const json schema = read_json(source_root() / "configs" / "vireo.schema.json");
+    const json& items = schema["properties"]["devices"]["items"];
+    const json* then = nullptr;
+    for (const auto& branch : items["allOf"]) {
+        if (branch["if"]["properties"]["type"]["const"] == "net") {
+            then = &branch["then"];
+        }
+    }
+    REQUIRE(then != nullptr);
+    std::vector<std::string> schema_keys;
+    for (const auto& [key, value] : (*then)["properties"].items()) {
+        if (!items["properties"].contains(key)) {
+            schema_keys.push_back(key);
+        }
+    }
+    std::vector<std::string> device_keys;
+    for (const auto key : vmm::virtio::net::net_config_keys()) {
+        device_keys.emplace_back(key);
+    }
+    std::sort(schema_keys.begin(), schema_keys.end());
+    std::sort(device_keys.begin(), device_keys.end());
     CHECK(schema_keys == device_keys);
 }
