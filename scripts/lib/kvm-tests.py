@@ -18,7 +18,10 @@ note of issue 11):
   AMD host reinitialises the VMCB on a shutdown intercept), Vireo's crash line says so;
 - `double-fault`: the guest kernel's "PANIC: double fault";
 - `spinlock-livelock`: every vCPU is inside the guest, in queued_spin_lock_slowpath with
-  interrupts off (the vCPU state the harness asks for on a timeout or stall).
+  interrupts off (the vCPU state the harness asks for on a timeout or stall);
+- `exception-livelock`: a vCPU has been inside KVM_RUN for 30 s or more without an exit while
+  KVM injects an exception at a RIP that is no kernel function (a guest whose exception
+  delivery itself faults, over and over, under the emulated nested paging).
 
 Anything else is never retried: an RCU stall or a timeout without one of these (a vCPU held in the
 VMM, say), or an ordinary failed assertion. A retried test that passes is named at the end, with
@@ -65,13 +68,24 @@ def spinlock_livelock(text):
                                and "(interrupts off)" in m.group(0) for m in lines)
 
 
+_EXCEPTION_LIVELOCK = re.compile(
+    r"vCPU \d+: in-guest for (\d+)\.\d+ s[^\n]*?; rip 0x[0-9a-f]+ (?!<)[^\n]*exception \d+ injected")
+
+
+def exception_livelock(text):
+    return any(int(m.group(1)) >= 30 for m in _EXCEPTION_LIVELOCK.finditer(text))
+
+
 def nested_signature(text):
     """The name of the nested-emulator signature in a failure's text, or None."""
     for name, pattern in NESTED_SIGNATURES:
         if pattern.search(text):
             return name
-    if spinlock_livelock(sax.unescape(text, {"&quot;": '"', "&#10;": "\n"})):
+    plain = sax.unescape(text, {"&quot;": '"', "&#10;": "\n"})
+    if spinlock_livelock(plain):
         return "spinlock-livelock"
+    if exception_livelock(plain):
+        return "exception-livelock"
     return None
 
 

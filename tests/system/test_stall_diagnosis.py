@@ -156,6 +156,13 @@ SPINNING = ("[test harness: vCPU state, no exit within 140 s]\n"
     # A spinning vCPU with interrupts on, or an RCU stall alone: not the emulator's signature.
     (SPINNING.replace("(interrupts off)\n", "(interrupts on)\n", 1), None),
     ("rcu: INFO: rcu_sched detected stalls on CPUs/tasks:", None),
+    ("vCPU 1: in-guest for 102.908 s after 6416 exits (last: mmio read of 4 bytes at 0xd0000060); rip "
+     "0xffffffffc033320c rsp 0xffffc900004dfc60 rflags 0x10246 (interrupts on); mp_state runnable; "
+     "exception 14 injected", "exception-livelock"),
+    # The same at a kernel function, or for a short while: not retried.
+    ("vCPU 1: in-guest for 102.908 s; rip 0xffffffff814c5355 <pv_native_safe_halt+0x13> rsp 0x0; "
+     "exception 14 injected", None),
+    ("vCPU 1: in-guest for 2.100 s; rip 0xffffffffc033320c rsp 0x0; exception 14 injected", None),
     ("guest crashed: vCPU 0: triple fault (rip 0xffffffff81000000 rsp ...)", None),
     ("assert report.tests.get('virtio-blk') == ('pass', '')", None),
 ])

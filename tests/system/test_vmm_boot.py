@@ -90,10 +90,23 @@ def test_api_shutdown_powers_the_guest_off(vireo, kvm, guest_kernel, guest_initr
 
 def test_api_pause_stops_the_guest_and_resume_continues(vireo, kvm, guest_kernel, guest_initramfs):
     sock = os.path.join(temp_dir(), "api.sock")
-    g = boot(vireo, guest_kernel, guest_initramfs, "tick", extra=["--api-socket", sock])
+    g = boot(vireo, guest_kernel, guest_initramfs, "tick", cpus=2, extra=["--api-socket", sock])
     assert g.wait_for("tick 3", timeout=140), g.output[-3000:]
+    # Running: each vCPU's thread is in the guest or in a handler, with the guest's registers.
+    running = api(sock, "vcpu-state")
+    assert running["ok"], running
+    assert [v["index"] for v in running["result"]] == [0, 1]
+    for v in running["result"]:
+        assert v["thread"] in ("in-guest", "in-vmm"), v
+        assert v["regs"]["rip"].startswith("0xffffffff8"), v  # kernel text: idle or ticking
+        assert v["mp_state"] in ("runnable", "halted"), v
+        assert v["lapic"]["id"] == v["index"] and v["lapic"]["enabled"], v
+        assert v["sregs"]["cr0"] != "0x0" and v["exits"] > 0, v
     assert api(sock, "pause")["ok"]
     assert api(sock, "status")["result"]["state"] == "paused"
+    paused = api(sock, "vcpu-state")["result"]
+    assert [v["thread"] for v in paused] == ["paused", "paused"], paused
+    assert all("regs" in v for v in paused), paused
     time.sleep(0.5)  # let output already in flight drain
     frozen = g.output.count("tick ")
     time.sleep(2)
