@@ -19,9 +19,12 @@ note of issue 11):
 - `double-fault`: the guest kernel's "PANIC: double fault";
 - `spinlock-livelock`: every vCPU is inside the guest, in queued_spin_lock_slowpath with
   interrupts off (the vCPU state the harness asks for on a timeout or stall);
-- `exception-livelock`: a vCPU has been inside KVM_RUN for 30 s or more without an exit while
-  KVM injects an exception at a RIP that is no kernel function (a guest whose exception
-  delivery itself faults, over and over, under the emulated nested paging).
+- `exception-livelock`: a vCPU has been inside KVM_RUN for 20 s or more without an exit while
+  KVM injects an exception at a RIP that is no kernel function. The RIP seen there
+  (0xffffffffc033320c in the runs of issue 11) is the nested VM's own kvm_amd, the instruction
+  after VMRUN in __svm_vcpu_run: the emulator wrote the L1 host's return address into the L2
+  guest's state, and the guest faults at it for ever. Under Vireo and QEMU alike this is the
+  "CPU stuck from early boot" RCU stall.
 
 Anything else is never retried: an RCU stall or a timeout without one of these (a vCPU held in the
 VMM, say), or an ordinary failed assertion. A retried test that passes is named at the end, with
@@ -73,7 +76,7 @@ _EXCEPTION_LIVELOCK = re.compile(
 
 
 def exception_livelock(text):
-    return any(int(m.group(1)) >= 30 for m in _EXCEPTION_LIVELOCK.finditer(text))
+    return any(int(m.group(1)) >= 20 for m in _EXCEPTION_LIVELOCK.finditer(text))
 
 
 def nested_signature(text):
