@@ -77,3 +77,20 @@ TEST_CASE("memfd-backed memory exposes its fd for sharing", "[memory]")
     CHECK(mem->regions()[0].fd() >= 0);
     CHECK(mem->total_size() == 0x4000);
 }
+
+TEST_CASE("guest RAM starts on a 2 MiB boundary of the host's address space, guards around it", "[memory]")
+{
+    // KVM maps guest memory with 2 MiB pages only where host and guest addresses agree modulo
+    // 2 MiB; RAM starts at a 2 MiB multiple in guest-physical space.
+    constexpr std::uint64_t MiB = 1 << 20;
+    const std::array<MemoryRegionSpec, 2> specs { { { GuestAddress { 0 }, 8 * MiB },
+        { GuestAddress { 64 * MiB }, 4 * MiB } } };
+    auto mem = GuestMemory::create(specs);
+    REQUIRE(mem);
+    for (const auto& r : mem->regions()) {
+        CHECK(reinterpret_cast<std::uintptr_t>(r.host()) % (2 * MiB) == 0);
+        // The whole region is usable, end to end.
+        REQUIRE(mem->write_obj<std::uint8_t>(r.base(), 1));
+        REQUIRE(mem->write_obj<std::uint8_t>(GuestAddress { r.base().raw + r.size() - 1 }, 2));
+    }
+}
