@@ -384,6 +384,15 @@ def main(argv):
         modes = a.sandbox_tcg.split(",")
         if not modes or any(m not in ("multi", "single") for m in modes):
             p.error("--sandbox-tcg wants multi, single or multi,single")
+        variants = {}
+        for v in a.variant:
+            label, sep, binary = v.partition("=")
+            if not sep or not re.fullmatch(r"[a-z][a-z0-9]*", label) or label in ("vireo", "qemu"):
+                p.error(f"--variant {v!r}: want LABEL=BINARY")
+            variants[label] = os.path.abspath(binary)
+        # The sandbox passes the environment through to the boots inside.
+        os.environ["VIREO_STRESS_VARIANTS"] = json.dumps(variants)
+        stress_boot.VARIANTS = variants
         return stress_boot.main([os.path.abspath(out), str(a.stress_boot), ",".join(modes)])
     jobs = []
     for j in a.jobs.split(","):

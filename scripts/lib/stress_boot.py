@@ -58,11 +58,24 @@ BOOT_TIMEOUT = 110
 MiB = 1 << 20
 
 
+# Other Vireo builds to run beside the others, LABEL -> binary (LABEL-mmio, LABEL-pci).
+VARIANTS = json.loads(os.environ.get("VIREO_STRESS_VARIANTS", "{}"))
+
+
+def configs():
+    return CONFIGS + [f"{label}-{t}" for label in VARIANTS for t in ("mmio", "pci")]
+
+
+def vireo_binary(config):
+    label = config.rsplit("-", 1)[0]
+    return VARIANTS.get(label, str(ROOT / "build" / "vireo"))
+
+
 def argv_for(config, kernel, initramfs, image, monitor):
     cmdline = f"{BASE_CMDLINE} vireo.test=smp-stress vireo.timeout=80"
-    if config.startswith("vireo-"):
-        transport = config.split("-", 1)[1]
-        return [str(ROOT / "build" / "vireo"), "run", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
+    if not config.startswith("qemu-"):
+        transport = config.rsplit("-", 1)[1]
+        return [vireo_binary(config), "run", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
                 "--cpus", "2", "--memory", "256M", "--console", "stdio",
                 "--device", f"type=block,transport={transport},path={image},serial=vireo-stress,num_queues=2"]
     machine, device = {"qemu-microvm": ("microvm,acpi=on", "virtio-blk-device"),
@@ -112,6 +125,7 @@ class Boot:
         self.output = ""
         self.init_at = None
         self.states = []  # (seconds into the boot, why, text)
+        self.anon_huge_kib = None  # the VMM's RAM on huge pages once the workload starts
         self.lock = threading.Lock()
         self.stall_seen = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
@@ -123,13 +137,15 @@ class Boot:
                 self.output += text
                 if self.init_at is None and "VIREO-AGENT: init" in self.output:
                     self.init_at = time.monotonic() - self.start
+                if self.anon_huge_kib is None and "stress.queues=" in self.output:
+                    self.anon_huge_kib = anon_huge_kib(self.proc.pid)
                 if not self.stall_seen.is_set() and any(s in self.output for s in STALL_SIGNATURES):
                     self.stall_seen.set()
                     threading.Thread(target=self.ask_state, args=("stall reported",), daemon=True).start()
 
     def ask_state(self, why):
         at = time.monotonic() - self.start
-        if self.config.startswith("vireo-"):
+        if not self.config.startswith("qemu-"):
             with self.lock:
                 before = len(self.output)
             try:
@@ -178,7 +194,7 @@ def classify(config, rc, timed_out, output):
         return "pass-stalled" if stalled else "pass"
     if report.ended or report.failed():
         return "fail"
-    if config.startswith("vireo-") and "triple fault" in output:
+    if not config.startswith("qemu-") and "triple fault" in output:
         return "triple-fault"
     if config.startswith("qemu-") and rc == 0:
         return "reset"  # -no-reboot: QEMU exits 0 when the guest resets
@@ -189,6 +205,13 @@ def signature_lines(output):
     keep = ("rcu: INFO", "rcu: \t", "soft lockup", "triple fault", "Kernel panic", "guest crashed", "KVM internal",
             "blocked for more than", "NMI backtrace", "RIP: ")
     return [line.strip()[:300] for line in agent._LINE_BREAK.split(output) if any(k in line for k in keep)][:40]
+
+
+def anon_huge_kib(pid):
+    try:
+        return sum(int(line.split()[1]) for line in open(f"/proc/{pid}/smaps") if line.startswith("AnonHugePages:"))
+    except (OSError, ValueError):
+        return None
 
 
 def run_boot(config, kernel, initramfs, image, workdir):
@@ -202,7 +225,8 @@ def run_boot(config, kernel, initramfs, image, workdir):
         output = b.output
     outcome = classify(config, rc, timed_out, output)
     record = {"config": config, "outcome": outcome, "exit": rc, "seconds": round(time.monotonic() - b.start, 1),
-              "init_seconds": round(b.init_at, 2) if b.init_at is not None else None}
+              "init_seconds": round(b.init_at, 2) if b.init_at is not None else None,
+              "anon_huge_kib": b.anon_huge_kib}
     if outcome != "pass":
         record["signature"] = signature_lines(output)
         record["last_line"] = last_line(output)
@@ -221,7 +245,7 @@ def inside(out_path, rnd, mode):
         f.truncate(64 * MiB)
     # A boot that started in a sandbox that then died is not run again: it counts as sandbox-died.
     done = {r["config"] for r in read_records(out_path) if r.get("round") == rnd and r.get("mode") == mode}
-    order = CONFIGS if rnd % 2 == 0 else list(reversed(CONFIGS))
+    order = configs() if rnd % 2 == 0 else list(reversed(configs()))
     with open(out_path, "a") as out:
         for config in order:
             if config in done:
@@ -283,7 +307,7 @@ def table(rs):
         ["failed", "rate", "95% interval"]
     rows = []
     for mode in modes:
-        for config in CONFIGS:
+        for config in configs():
             mine = [r for r in rs if r["config"] == config and r.get("mode", "multi") == mode]
             counts = {o: sum(1 for r in mine if r["outcome"] == o) for o in OUTCOMES}
             failed = len(mine) - counts["pass"]
@@ -299,7 +323,7 @@ def table(rs):
 def run_sandbox(out_path, rnd, mode, env):
     """One sandbox for one round; its stderr passes through, and its tail is kept when it fails."""
     env = dict(env, VIREO_SANDBOX_TCG=mode)
-    timeout = 120 + len(CONFIGS) * (BOOT_TIMEOUT + 30)
+    timeout = 120 + len(configs()) * (BOOT_TIMEOUT + 30)
     proc = subprocess.Popen([str(ROOT / "scripts" / "sandbox"), "--memory", "3G", "--timeout", str(timeout), "--",
                              "sh", "-c", 'export TMPDIR=$VIREO_SANDBOX_TMPFS; exec "$@"', "sh",
                              "/usr/bin/python3", str(pathlib.Path(__file__).resolve()), "--inside", out_path,
@@ -321,7 +345,7 @@ def outside(out_path, n, modes, env):
         for mode in (modes if rnd % 2 == 0 else list(reversed(modes))):
             for _ in range(3):
                 mine = [r for r in results(read_records(out_path)) if r["round"] == rnd and r["mode"] == mode]
-                if len(mine) >= len(CONFIGS):
+                if len(mine) >= len(configs()):
                     break
                 if run_sandbox(out_path, rnd, mode, env) != 0:
                     print(f"stress-boot: the sandbox ({mode}) failed in round {rnd}; a new one carries on",

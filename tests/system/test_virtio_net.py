@@ -1,0 +1,112 @@
+"""virtio-net with the Linux driver: user-mode networking with no set-up beyond --device type=net
+(DHCP, a download through the gateway, an upload through a forward rule, the link taken down
+and up from the API), on both transports; and a tap in the sandbox with offloads, multiqueue,
+RSS, iperf3 both ways and MTU 9000. Runs where /dev/kvm works (scripts/sandbox)."""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import agent
+from net_peer import UserNetPeer, free_port
+from transports import TRANSPORTS
+from vmm import BASE_CMDLINE, Guest, api, temp_dir, wait_for_socket
+
+pytestmark = pytest.mark.kvm
+
+
+def boot(vireo, kernel, initramfs, cmdline, devices, cpus=2, memory="256M", extra=()):
+    argv = [vireo, "run", "--kernel", kernel, "--initrd", initramfs, "--cmdline",
+            f"{BASE_CMDLINE} {cmdline}", "--cpus", cpus, "--memory", memory, "--console", "stdio"]
+    for d in devices:
+        argv += ["--device", d]
+    return Guest(argv + list(extra))
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_user_mode_dhcp_transfers_both_ways_and_link_state(vireo, kvm, guest_kernel, guest_initramfs, transport):
+    d = temp_dir()
+    sock = os.path.join(d, "api.sock")
+    host_port, fwd_port = free_port(), free_port()
+    g = boot(vireo, guest_kernel, guest_initramfs,
+             f"vireo.test=virtio-net vireo.net=user vireo.net_host_port={host_port} vireo.net_link_test=1",
+             [f"type=net,transport={transport},id=net0,forward=tcp:127.0.0.1:{fwd_port}-:8080,speed=10000,"
+              f"duplex=full"], extra=["--api-socket", sock])
+    peer = UserNetPeer(g, host_port, fwd_port)
+    try:
+        assert g.wait_for("VIREO-AGENT: info net.link_wait=", timeout=140), g.output[-4000:]
+        assert wait_for_socket(sock, g.proc)
+        status = api(sock, "status")["result"]
+        assert api(sock, "net-link", id="net0", up=False)["ok"]
+        assert g.wait_for("VIREO-AGENT: info net.link_down=", timeout=30), g.output[-3000:]
+        assert api(sock, "net-link", id="net0", up=True)["ok"]
+        rc = g.wait(timeout=60)
+    finally:
+        g.kill()
+        peer.join()
+    report = agent.parse(g.output)
+    assert report.tests.get("virtio-net") == ("pass", ""), report.summary() + g.output[-4000:]
+    assert rc == 0
+    assert peer.error is None, peer.error
+    info = report.info
+    assert info["net.transport"] == transport
+    assert info["net.addr"] == "10.0.2.15/24"
+    download, upload = peer.expected()
+    assert info["net.download"] == download
+    assert info["net.upload"] == upload
+    # Two vCPUs: two queue pairs by default, which the driver uses.
+    assert info["net.queues"].split() == ["rx-0", "rx-1", "tx-0", "tx-1"]
+    assert info["net.speed"] == "10000" and info["net.duplex"] == "full"
+    assert info["net.mtu"] == "1500"
+
+    net = next(dev for dev in status["devices"] if dev["type"] == "net")
+    device = net["device"]
+    assert device["backend"]["backend"] == "user"
+    assert device["link_up"] is True
+    assert device["queue_pairs"] == 2
+    assert device["mergeable_rx_buffers"] is True
+    rx = sum(p["rx_frames"] for p in device["pairs"])
+    tx = sum(p["tx_frames"] for p in device["pairs"])
+    # The download alone is 1 MiB in frames of at most 1514 bytes.
+    assert rx > 600 and tx > 0, device
+
+
+def have_tap():
+    return os.path.exists("/dev/net/tun") and shutil.which("ip") is not None
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_tap_with_offloads_multiqueue_rss_and_iperf3(vireo, kvm, guest_kernel, guest_initramfs_bench, transport):
+    if not have_tap():
+        pytest.fail("no /dev/net/tun or ip(8) in the sandbox")
+    tap = f"vtap{transport}"
+    subprocess.run(["ip", "link", "del", tap], stderr=subprocess.DEVNULL)
+    subprocess.run(["ip", "tuntap", "add", "dev", tap, "mode", "tap", "multi_queue"], check=True)
+    subprocess.run(["ip", "addr", "add", "192.168.77.1/24", "dev", tap], check=True)
+    subprocess.run(["ip", "link", "set", tap, "mtu", "9000", "up"], check=True)
+    iperf = subprocess.Popen(["iperf3", "-s", "-B", "192.168.77.1"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    d = temp_dir()
+    sock = os.path.join(d, "api.sock")
+    g = boot(vireo, guest_kernel, guest_initramfs_bench,
+             "vireo.test=virtio-net vireo.net=tap vireo.net_addr=192.168.77.2/24 vireo.net_peer=192.168.77.1",
+             [f"type=net,transport={transport},id=net0,backend=tap,tap={tap},num_queues=4,mtu=9000"],
+             cpus=4, memory="512M", extra=["--api-socket", sock])
+    try:
+        rc = g.wait(timeout=140)
+        assert wait_for_socket(sock, g.proc) or rc is not None
+    finally:
+        g.kill()
+        iperf.kill()
+        subprocess.run(["ip", "link", "del", tap], stderr=subprocess.DEVNULL)
+    report = agent.parse(g.output)
+    assert report.tests.get("virtio-net") == ("pass", ""), report.summary() + g.output[-4000:]
+    info = report.info
+    assert info["net.mtu"] == "9000"
+    assert info["net.queues"].split() == [f"rx-{i}" for i in range(4)] + [f"tx-{i}" for i in range(4)]
+    assert info["net.channels"] == "4"
+    offloads = info["net.offloads"]
+    assert "tx-checksumming:on" in offloads and "tcp-segmentation-offload:on" in offloads, offloads
+    assert float(info["net.iperf_tx"]) > 0 and float(info["net.iperf_rx"]) > 0
