@@ -19,6 +19,7 @@ the ratios of one run mean anything:
 usage: scripts/bench [--rounds N] [--seconds S] [--out FILE] [--no-guest] [--no-inproc]
                      [--jobs RW:QD,...] [--transports mmio,pci] [--variant LABEL=VIREO_BINARY ...]
        scripts/bench --stress-boot N [--out FILE]
+       scripts/bench --net [--rounds N] [--seconds S] [--sides SIDE,...] [--out FILE]
        bench.py --inside OUT JSON_SETTINGS   (the guest part, inside the sandbox)
 
 --stress-boot N boots a 2-vCPU guest N times under each of Vireo mmio, Vireo pci, QEMU microvm and
@@ -372,10 +373,19 @@ def main(argv):
                    help="another Vireo binary to run beside the others in the guest part")
     p.add_argument("--stress-boot", type=int, metavar="N",
                    help="only count failures of N 2-vCPU boots per VMM and machine (see above)")
+    p.add_argument("--net", action="store_true",
+                   help="only the network benchmark: Vireo tap and user against QEMU tap (vhost off and on) "
+                        "and user, iperf3 and ping (scripts/lib/bench_net.py)")
+    p.add_argument("--sides", default="", metavar="SIDE,...",
+                   help="with --net: which sides (default all: vireo-tap, qemu-tap, qemu-vhost, vireo-user, qemu-user)")
     p.add_argument("--sandbox-tcg", default="multi", metavar="MODE[,MODE]",
                    help="with --stress-boot: the sandbox's TCG thread modes, alternated by round "
                         "(multi, single or both)")
     a = p.parse_args(argv)
+    if a.net:
+        import bench_net
+        out = a.out if a.out != "bench-results.json" else "bench-net.json"
+        return bench_net.main([os.path.abspath(out), str(a.rounds), str(a.seconds)] + ([a.sides] if a.sides else []))
     if a.stress_boot is not None:
         if a.stress_boot < 1:
             p.error("--stress-boot wants a positive number of boots")

@@ -74,3 +74,5 @@ class UserNetPeer:
     def join(self, timeout=10):
         for t in self._threads:
             t.join(timeout)
+
+    stop = join

@@ -5,6 +5,7 @@ import os
 import pytest
 
 import agent
+from net_peer import UserNetPeer, free_port
 from test_virtio_basic import write_config
 from virtio_env import TRANSPORTS, EchoPeer, socket_path
 from vmm import BASE_CMDLINE, Guest, api, temp_dir
@@ -22,11 +23,18 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
         devices.append({"type": "console", "transport": t, "iommu": True, "console_port": False,
                         "ports": [{"backend": "none"}, {"name": f"org.vireo.echo.{t}", "backend": "socket", "path": sock}]})
         peers.append(EchoPeer(sock))
+    # A net device too, on the IOMMU's own transport: its receive path writes into buffers
+    # that only exist as IOVAs.
+    host_port, fwd_port = free_port(), free_port()
+    devices.append({"type": "net", "transport": iommu_transport, "iommu": True,
+                    "forward": f"tcp:127.0.0.1:{fwd_port}-:8080"})
     n = len(TRANSPORTS)
-    cmdline = (f"{BASE_CMDLINE} vireo.test=iommu-groups,virtio-rng,virtio-console-echo,idle vireo.rngs={n} "
-               f"vireo.ports={n} vireo.iommu_endpoints={2 * n} {cmdline_extra}")
+    cmdline = (f"{BASE_CMDLINE} vireo.test=iommu-groups,virtio-rng,virtio-console-echo,virtio-net,idle "
+               f"vireo.rngs={n} vireo.ports={n} vireo.iommu_endpoints={2 * n + 1} vireo.net=user "
+               f"vireo.net_host_port={host_port} {cmdline_extra}")
     config = write_config(d, kernel, initramfs, cmdline, devices)
     g = Guest([vireo, "run", "--config", config])
+    peers.append(UserNetPeer(g, host_port, fwd_port))
     sock = os.path.join(d, "api.sock")
     try:
         assert g.wait_for("VIREO-AGENT: begin idle", timeout=140), g.output[-4000:]
@@ -39,9 +47,13 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
         for p in peers:
             p.stop()
     report = agent.parse(g.output)
-    for name in ("iommu-groups", "virtio-rng", "virtio-console-echo"):
+    for name in ("iommu-groups", "virtio-rng", "virtio-console-echo", "virtio-net"):
         assert report.tests.get(name, ("missing",))[0] == "pass", report.summary() + g.output[-3000:]
     assert state["ok"], state
+    net_peer = peers.pop()
+    net_peer.join()
+    assert net_peer.error is None, net_peer.error
+    assert (report.info["net.download"], report.info["net.upload"]) == net_peer.expected()
     for p in peers:
         assert p.error is None and len(p.lines) == 1, (p.error, p.lines)
     return report, state["result"], status
@@ -51,10 +63,10 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
 def test_devices_behind_the_iommu_work_through_its_translations(vireo, kvm, guest_kernel, guest_initramfs,
                                                                 iommu_transport):
     report, state, status = boot_behind_iommu(vireo, guest_kernel, guest_initramfs, iommu_transport)
-    assert int(report.info["iommu_grouped"]) >= 2 * len(TRANSPORTS)
+    assert int(report.info["iommu_grouped"]) >= 2 * len(TRANSPORTS) + 1
     # Linux's DMA API mapped the rings and buffers: every endpoint sits in a translated domain.
     attached = [ep for dom in state["domains"] if not dom["bypass"] for ep in dom["endpoints"]]
-    assert len(attached) == 2 * len(TRANSPORTS), state
+    assert len(attached) == 2 * len(TRANSPORTS) + 1, state
     assert state["mapping_count"] > 0, state
     assert state["faults_reported"] == 0, state
     behind = [d for d in status["devices"] if d["type"] != "iommu"]
@@ -69,6 +81,6 @@ def test_passthrough_mode_bypasses_translation(vireo, kvm, guest_kernel, guest_i
     assert report.info["iommu_passthrough"] == "1"
     # Identity domains: attached with the bypass flag, and nothing mapped.
     bypassed = [ep for dom in state["domains"] if dom["bypass"] for ep in dom["endpoints"]]
-    assert len(bypassed) == 2 * len(TRANSPORTS), state
+    assert len(bypassed) == 2 * len(TRANSPORTS) + 1, state
     assert state["mapping_count"] == 0, state
     assert state["faults_reported"] == 0, state

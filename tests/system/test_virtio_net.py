@@ -91,18 +91,28 @@ def test_tap_with_offloads_multiqueue_rss_and_iperf3(vireo, kvm, guest_kernel, g
     d = temp_dir()
     sock = os.path.join(d, "api.sock")
     g = boot(vireo, guest_kernel, guest_initramfs_bench,
-             "vireo.test=virtio-net vireo.net=tap vireo.net_addr=192.168.77.2/24 vireo.net_peer=192.168.77.1",
+             "vireo.test=virtio-net vireo.net=tap vireo.net_addr=192.168.77.2/24 vireo.net_peer=192.168.77.1 "
+             "vireo.net_rss_test=1",
              [f"type=net,transport={transport},id=net0,backend=tap,tap={tap},num_queues=4,mtu=9000"],
              cpus=4, memory="512M", extra=["--api-socket", sock])
+
+    def rx_per_pair():
+        device = next(dev for dev in api(sock, "status")["result"]["devices"] if dev["type"] == "net")["device"]
+        return [p["rx_frames"] for p in device["pairs"]], device
+
     try:
-        rc = g.wait(timeout=140)
-        assert wait_for_socket(sock, g.proc) or rc is not None
+        assert g.wait_for("VIREO-AGENT: info net.rss_moved=", timeout=140), g.output[-4000:]
+        before, device = rx_per_pair()
+        assert g.wait_for("VIREO-AGENT: info net.rss_probe=", timeout=60), g.output[-4000:]
+        after, _ = rx_per_pair()
+        rc = g.wait(timeout=60)
     finally:
         g.kill()
         iperf.kill()
         subprocess.run(["ip", "link", "del", tap], stderr=subprocess.DEVNULL)
     report = agent.parse(g.output)
     assert report.tests.get("virtio-net") == ("pass", ""), report.summary() + g.output[-4000:]
+    assert rc == 0
     info = report.info
     assert info["net.mtu"] == "9000"
     assert info["net.queues"].split() == [f"rx-{i}" for i in range(4)] + [f"tx-{i}" for i in range(4)]
@@ -110,3 +120,12 @@ def test_tap_with_offloads_multiqueue_rss_and_iperf3(vireo, kvm, guest_kernel, g
     offloads = info["net.offloads"]
     assert "tx-checksumming:on" in offloads and "tcp-segmentation-offload:on" in offloads, offloads
     assert float(info["net.iperf_tx"]) > 0 and float(info["net.iperf_rx"]) > 0
+    # The driver spread the default table over the four queues; weight 0 1 0 0 moved every
+    # entry to queue 1, and the next download's frames all landed there.
+    assert set(info["net.rss_table"].split()) == {"0", "1", "2", "3"}
+    assert set(info["net.rss_moved"].split()) == {"1"}
+    delta = [a - b for a, b in zip(after, before)]
+    assert delta[1] > 100 and delta[1] >= 0.95 * sum(delta), (before, after)
+    assert device["rss"]["steering"] is True, device
+    assert device["backend"]["backend"] == "tap" and device["backend"]["queues"] == 4, device
+    assert device["backend"]["offloads_to_guest"]["tso4"] is True, device
