@@ -177,9 +177,11 @@ void NetDevice::reset() noexcept
     hash_.reset();
     active_pairs_ = 1;
     filter_.reset();
-    // §5.1.4: the MAC a driver set with VIRTIO_NET_CTRL_MAC_ADDR_SET lasts until reset.
+    // §5.1.4: the MAC a driver set with VIRTIO_NET_CTRL_MAC_ADDR_SET lasts until reset, and so
+    // does an announcement it did not acknowledge; the link is the host's and stays as it is.
     filter_.set_mac(options_.mac);
     set_config_obj(offsetof(VirtioNetConfig, mac), options_.mac);
+    set_config_obj(offsetof(VirtioNetConfig, status), le16(link_up_ ? VIRTIO_NET_S_LINK_UP : 0));
     reset_base();
 }
 

@@ -216,6 +216,11 @@ TEMPLATE_TEST_CASE("announce: the host sets ANNOUNCE, the driver's ack clears it
     r.device.read_config(0, std::as_writable_bytes(std::span(&cfg, 1)));
     CHECK((cfg.status.get() & VIRTIO_NET_S_ANNOUNCE) == 0);
     CHECK((cfg.status.get() & VIRTIO_NET_S_LINK_UP) != 0);
+    // An announcement the driver never acknowledged ends with a reset; the link stays up.
+    REQUIRE(r.device.announce());
+    r.device.reset();
+    r.device.read_config(0, std::as_writable_bytes(std::span(&cfg, 1)));
+    CHECK(cfg.status.get() == VIRTIO_NET_S_LINK_UP);
 }
 
 TEMPLATE_TEST_CASE("MQ: VQ_PAIRS_SET takes 1..max_virtqueue_pairs", "[net][virtio][ctrl]", DriverSplitQueue,
