@@ -58,6 +58,9 @@ def main(argv):
             failure = run_target(exe, exe.name, seconds, artifacts)
         except subprocess.TimeoutExpired:
             failure = "the fuzzer did not finish in time"
+        if failure:
+            # The JUnit file may not travel with the log: the log says why, too.
+            print(f"fuzz-smoke: {exe.name} FAILED: {failure[-3000:]}", file=sys.stderr)
         cases.append((exe.name, time.monotonic() - t0, failure))
     with junit.open("w") as f:
         f.write('<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name="fuzz">')

@@ -29,8 +29,13 @@ def main(argv):
             name = case.get("name", "?")
             cls = case.get("classname")
             full = f"{cls}::{name}" if cls else name
-            if case.find("failure") is not None or case.find("error") is not None:
-                failed.append(full)
+            bad = case.find("failure")
+            if bad is None:
+                bad = case.find("error")
+            if bad is not None:
+                # The first line of why, so a log's tail says it without the XML.
+                why = (bad.get("message") or bad.text or "").strip().splitlines()
+                failed.append(f"{full}: {why[0][:200]}" if why else full)
             elif case.find("skipped") is not None:
                 skipped.append(full)
             else:

@@ -140,7 +140,7 @@ std::uint8_t NetDevice::control_mq(std::uint8_t cmd, std::span<const std::uint8_
         }
         auto cfg = parse_rss_config(data, limits);
         if (!cfg) {
-            VMM_LOG_GUEST(spdlog::level::debug, "virtio-net: RSS config refused: {}", cfg.error().describe());
+            VMM_LOG_GUEST(spdlog::level::warn, "virtio-net: RSS config refused: {}", cfg.error().describe());
             return VIRTIO_NET_ERR;
         }
         // §5.1.6.5.7.1: max_tx_vq is how many transmit queues the driver uses; the table names
@@ -164,7 +164,7 @@ std::uint8_t NetDevice::control_mq(std::uint8_t cmd, std::span<const std::uint8_
         }
         auto cfg = parse_hash_config(data, limits);
         if (!cfg) {
-            VMM_LOG_GUEST(spdlog::level::debug, "virtio-net: hash config refused: {}", cfg.error().describe());
+            VMM_LOG_GUEST(spdlog::level::warn, "virtio-net: hash config refused: {}", cfg.error().describe());
             return VIRTIO_NET_ERR;
         }
         hash_ = std::move(*cfg);

@@ -117,7 +117,7 @@ std::uint16_t RssConfig::select_queue(const HashResult& hash) const noexcept
 namespace {
 
 // The fields shared by both commands: hash types and the key, with the key length byte at
-// key_at; the data must end right after the key.
+// key_at; the data must hold the whole key.
 Result<> read_types_and_key(std::span<const std::uint8_t> data, std::size_t key_at, const RssLimits& limits,
     std::string_view what, RssConfig* out)
 {
@@ -135,8 +135,10 @@ Result<> read_types_and_key(std::span<const std::uint8_t> data, std::size_t key_
     if (key_length == 0 && out->hash_types != 0) {
         return fail(Errc::invalid_argument, "{}: hash types {:#x} are enabled without a key", what, out->hash_types);
     }
+    // Bytes after the key are ignored: Linux sends its trailer struct's padding (the key of 40
+    // bytes comes in a 44-byte struct_size), and the spec gives them no meaning.
     const std::size_t expected = key_at + 1 + key_length;
-    if (data.size() != expected) {
+    if (data.size() < expected) {
         return fail(Errc::invalid_argument, "{}: {} bytes, but the fields and a {}-byte key make {}", what,
             data.size(), key_length, expected);
     }

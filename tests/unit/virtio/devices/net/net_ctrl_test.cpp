@@ -360,3 +360,45 @@ TEMPLATE_TEST_CASE("malformed control chains get VIRTIO_NET_ERR or are used with
     REQUIRE(r.rig.queue(ctrl).pop_used());
     CHECK(std::to_integer<std::uint8_t>(r.rig.guest.read(ack, 1)[0]) == VIRTIO_NET_ERR);
 }
+
+TEMPLATE_TEST_CASE("RSS config as Linux sends it: 128 entries, a padded 40-byte key, split over descriptors, then weights",
+    "[net][virtio][ctrl][rss]", DriverSplitQueue, DriverPackedQueue)
+{
+    NetRig<TestType> r(NetRig<TestType>::options(4));
+    r.rig.start(CTRL | f(VIRTIO_NET_F_MQ) | f(VIRTIO_NET_F_RSS) | f(VIRTIO_NET_F_HASH_REPORT));
+    const std::uint32_t types = VIRTIO_NET_RSS_HASH_TYPE_ALL
+        & ~(VIRTIO_NET_RSS_HASH_TYPE_IP_EX | VIRTIO_NET_RSS_HASH_TYPE_TCP_EX | VIRTIO_NET_RSS_HASH_TYPE_UDP_EX);
+    std::vector<std::uint16_t> table(128);
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        table[i] = static_cast<std::uint16_t>(i % 4);
+    }
+    // The driver's layout: class and command, the config head with its table, the trailer with
+    // max_tx_vq and the key, the status byte: four descriptors.
+    const auto send = [&](const std::vector<std::uint16_t>& t) {
+        auto cfg = rss_config(types, t, 0, 4, KEY);
+        cfg.push_back(0); // struct_size() of Linux's trailer: one byte of padding after the key
+        const std::size_t head = 8 + 2 * t.size();
+        const std::uint16_t ctrl = r.ctrl_index();
+        const auto hdr = r.rig.guest.alloc(2);
+        r.rig.guest.write(hdr, as_bytes_vec(std::vector<std::uint8_t> { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_RSS_CONFIG }));
+        const auto a = r.rig.guest.alloc(head);
+        r.rig.guest.write(a, as_bytes_vec(std::vector<std::uint8_t>(cfg.begin(), cfg.begin() + static_cast<std::ptrdiff_t>(head))));
+        const auto b = r.rig.guest.alloc(cfg.size() - head);
+        r.rig.guest.write(b, as_bytes_vec(std::vector<std::uint8_t>(cfg.begin() + static_cast<std::ptrdiff_t>(head), cfg.end())));
+        const auto ack = r.rig.buffer(1);
+        r.rig.queue(ctrl).add({ readable(hdr, 2), readable(a, static_cast<std::uint32_t>(head)),
+            readable(b, static_cast<std::uint32_t>(cfg.size() - head)), writable(ack, 1) });
+        r.rig.kick(ctrl);
+        REQUIRE(r.rig.queue(ctrl).pop_used());
+        return std::to_integer<std::uint8_t>(r.rig.guest.read(ack, 1)[0]);
+    };
+    REQUIRE(send(table) == VIRTIO_NET_OK);
+    REQUIRE(r.device.rss());
+    CHECK(r.device.active_pairs() == 4);
+    // ethtool -X weight 0 1 0 0: every entry names pair 1.
+    std::fill(table.begin(), table.end(), std::uint16_t { 1 });
+    REQUIRE(send(table) == VIRTIO_NET_OK);
+    for (std::uint16_t port = 1000; port < 1008; ++port) {
+        CHECK(delivered(r, udp_frame(OUR_MAC, 20, port, 53), 1));
+    }
+}
