@@ -397,7 +397,7 @@ def main(argv):
         variants = {}
         for v in a.variant:
             label, sep, binary = v.partition("=")
-            if not sep or not re.fullmatch(r"[a-z][a-z0-9]*", label) or label in ("vireo", "qemu"):
+            if not sep or not re.fullmatch(r"[a-z][a-z0-9]*(-mmio|-pci)?", label) or label in ("vireo", "qemu"):
                 p.error(f"--variant {v!r}: want LABEL=BINARY")
             variants[label] = os.path.abspath(binary)
         # The sandbox passes the environment through to the boots inside.
@@ -417,7 +417,7 @@ def main(argv):
     variants = {}
     for v in a.variant:
         label, sep, binary = v.partition("=")
-        if not sep or not re.fullmatch(r"[a-z][a-z0-9]*", label) or label in ("vireo", "qemu"):
+        if not sep or not re.fullmatch(r"[a-z][a-z0-9]*(-mmio|-pci)?", label) or label in ("vireo", "qemu"):
             p.error(f"--variant {v!r}: want LABEL=BINARY, LABEL in lower-case letters and digits, not vireo or qemu")
         if not os.access(binary, os.X_OK):
             p.error(f"--variant {v!r}: {binary} is not an executable file")

@@ -58,17 +58,20 @@ BOOT_TIMEOUT = 110
 MiB = 1 << 20
 
 
-# Other Vireo builds to run beside the others, LABEL -> binary (LABEL-mmio, LABEL-pci).
+# Other Vireo builds to run beside the others, LABEL -> binary (LABEL-mmio and LABEL-pci), or
+# LABEL-mmio / LABEL-pci -> binary for one transport only.
 VARIANTS = json.loads(os.environ.get("VIREO_STRESS_VARIANTS", "{}"))
 
 
 def configs():
-    return CONFIGS + [f"{label}-{t}" for label in VARIANTS for t in ("mmio", "pci")]
+    extra = []
+    for label in VARIANTS:
+        extra += [label] if label.endswith(("-mmio", "-pci")) else [f"{label}-{t}" for t in ("mmio", "pci")]
+    return CONFIGS + extra
 
 
 def vireo_binary(config):
-    label = config.rsplit("-", 1)[0]
-    return VARIANTS.get(label, str(ROOT / "build" / "vireo"))
+    return VARIANTS.get(config) or VARIANTS.get(config.rsplit("-", 1)[0], str(ROOT / "build" / "vireo"))
 
 
 def argv_for(config, kernel, initramfs, image, monitor):

@@ -259,9 +259,11 @@ void TapBackend::watch(std::size_t queue, bool write, std::function<void()> read
         [weak = std::weak_ptr<std::uint64_t>(generation_), gen = *generation_, ready = std::move(ready)](
             const boost::system::error_code& ec) {
             auto current = weak.lock();
-            if (ec || !current || *current != gen) {
+            if (ec == boost::asio::error::operation_aborted || !current || *current != gen) {
                 return; // cancelled, or armed before a stop_watching()
             }
+            // Any other error (the tap deleted under the VM polls as an error) goes to the
+            // device too: its next read or write meets the errno and reports the link lost.
             ready();
         });
 }
