@@ -4,6 +4,7 @@
 // arbitrary register accesses over rings and buffers that come from the input, with the host
 // side (frames arriving, a backend that takes frames with or without headers, one that would
 // block) interleaved.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -128,7 +129,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const std::size_t from = (op.value >> 16) % RING_AREA;
             const auto bytes = guest.read(from, std::min<std::size_t>(len, RING_AREA - from));
             std::vector<std::uint8_t> frame(bytes.size());
-            std::memcpy(frame.data(), bytes.data(), bytes.size());
+            std::transform(bytes.begin(), bytes.end(), frame.begin(),
+                [](std::byte b) { return std::to_integer<std::uint8_t>(b); });
             backend->inbound[op.selector % pairs].push_back(std::move(frame));
             backend->fire_readable(op.selector % pairs);
             break;
