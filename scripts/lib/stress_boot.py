@@ -331,12 +331,37 @@ def run_sandbox(out_path, rnd, mode, env):
                              "sh", "-c", 'export TMPDIR=$VIREO_SANDBOX_TMPFS; exec "$@"', "sh",
                              "/usr/bin/python3", str(pathlib.Path(__file__).resolve()), "--inside", out_path,
                              str(rnd), mode],
-                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, errors="replace",
+                            start_new_session=True)
+    # A nested VM whose kernel wedged writes nothing more: every boot writes a record when it
+    # starts and one when it ends, at most BOOT_TIMEOUT plus the state dumps apart. Silence
+    # for longer ends the sandbox, instead of waiting out the whole round's timeout.
+    stop = threading.Event()
+
+    def watchdog():
+        last = time.monotonic()
+        size = -1
+        while not stop.wait(5):
+            now_size = os.path.getsize(out_path) if os.path.exists(out_path) else 0
+            if now_size != size:
+                size, last = now_size, time.monotonic()
+            elif time.monotonic() - last > BOOT_TIMEOUT + 90:
+                print(f"stress-boot: no record for {BOOT_TIMEOUT + 90} s: the nested VM is wedged; ending it",
+                      file=sys.stderr)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                return
+
+    dog = threading.Thread(target=watchdog, daemon=True)
+    dog.start()
     tail = []
     for line in proc.stderr:
         sys.stderr.write(line)
         tail = (tail + [line.rstrip()])[-60:]
     rc = proc.wait()
+    stop.set()
     if rc != 0:
         with open(out_path, "a") as out:
             out.write(json.dumps({"sandbox_failure": rc, "mode": mode, "at_round": rnd, "tail": tail}) + "\n")
