@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "tests/fuzz/device_ops.hpp"
 #include "tests/fuzz/fuzz_common.hpp"
 #include "tests/support/fake_block_backend.hpp"
 #include "tests/support/fake_guest.hpp"
@@ -26,6 +27,8 @@
 
 using namespace vmm;
 using namespace vmm::virtio;
+using vmm::fuzz::DeviceOp;
+using vmm::fuzz::driver_op;
 using vmm::fuzz::invariant_failed;
 
 namespace {
@@ -78,14 +81,6 @@ public:
         return n;
     }
     [[nodiscard]] std::string describe() const override { return "pattern"; }
-};
-
-struct Op {
-    std::uint8_t kind;
-    std::uint8_t selector;
-    std::uint8_t width;
-    std::uint8_t flags;
-    std::uint32_t value;
 };
 
 } // namespace
@@ -155,43 +150,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto transport = std::move(made).value();
     test::MmioDriver driver(bus, host, BASE, edges);
 
-    const std::size_t ops_end = std::min(size, pos + ops * sizeof(Op));
+    const std::size_t ops_end = std::min(size, pos + ops * sizeof(DeviceOp));
     if (ops_end < size) {
         guest.write(0, std::as_bytes(std::span(data + ops_end, std::min<std::size_t>(size - ops_end, RING_AREA))));
     }
     const std::uint16_t queues = transport->core().num_queues();
 
-    for (std::size_t i = 0; i < ops && pos + sizeof(Op) <= size; ++i, pos += sizeof(Op)) {
-        Op op {};
+    for (std::size_t i = 0; i < ops && pos + sizeof(DeviceOp) <= size; ++i, pos += sizeof(DeviceOp)) {
+        DeviceOp op {};
         std::memcpy(&op, data + pos, sizeof(op));
-        const auto q = static_cast<std::uint16_t>(op.selector % queues);
-        switch (op.kind % 8) {
-        case 0: // the usual way up to DRIVER_OK with the input's features
-            (void)driver.negotiate(op.value | std::uint64_t { op.flags } << 32);
-            driver.driver_ok();
-            break;
-        case 1: // a queue in the input-filled area
-            driver.set_queue(q, static_cast<std::uint16_t>(1U << (op.width % 5)), (op.value & 0xfff0) % RING_AREA,
-                ((op.value >> 8) & 0xfff0) % RING_AREA, ((op.value >> 16) & 0xfff0) % RING_AREA);
-            driver.set_queue_ready(q, true);
-            break;
-        case 2:
-            driver.notify(q);
-            break;
-        case 3: { // a config access of any width
-            std::array<std::byte, 8> buf {};
-            std::memcpy(buf.data(), &op.value, sizeof(op.value));
-            const std::size_t w = std::size_t { 1 } << (op.width % 4);
-            if ((op.flags & 1) != 0) {
-                driver.write_config(op.selector, std::span(buf).first(w));
-            } else {
-                driver.read_config(op.selector, std::span(buf).first(w));
-            }
-            break;
+        if (driver_op(driver, op, queues, RING_AREA)) {
+            continue;
         }
-        case 4: // a register write, e.g. a reset or a queue reset
-            driver.write32(mmio::STATUS + (op.flags % 2) * (mmio::QUEUE_RESET - mmio::STATUS), op.value & 0xff);
-            break;
+        switch (op.kind % 8) {
         case 5: // the host side answers
             if (disk != nullptr) {
                 disk->complete_all();

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "virtio/spec/net.hpp"
 #include "vmm/base/result.hpp"
 
 namespace vmm::virtio::net {
@@ -26,6 +27,30 @@ struct Offloads {
     bool ufo = false;  // UDP datagrams larger than the MTU, fragmented by the receiver (GSO_UDP)
     bool uso = false;  // UDP segmentation: one header, several datagrams (GSO_UDP_L4)
     bool operator==(const Offloads&) const noexcept = default;
+
+    // Whether a header's gso_type (§5.1.6.2: the kind, and the ECN bit only on a segmented
+    // kind) is one these offloads take; the checksum flag is the caller's to check.
+    [[nodiscard]] bool covers(std::uint8_t gso_type) const noexcept
+    {
+        const bool with_ecn = (gso_type & VIRTIO_NET_HDR_GSO_ECN) != 0;
+        if (with_ecn && !ecn) {
+            return false;
+        }
+        switch (gso_type & static_cast<std::uint8_t>(~VIRTIO_NET_HDR_GSO_ECN)) {
+        case VIRTIO_NET_HDR_GSO_NONE:
+            return !with_ecn;
+        case VIRTIO_NET_HDR_GSO_TCPV4:
+            return tso4;
+        case VIRTIO_NET_HDR_GSO_TCPV6:
+            return tso6;
+        case VIRTIO_NET_HDR_GSO_UDP:
+            return ufo;
+        case VIRTIO_NET_HDR_GSO_UDP_L4:
+            return uso;
+        default:
+            return false;
+        }
+    }
 };
 
 struct IoResult {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "virtio/devices/net/bytes.hpp"
 #include "virtio/devices/net/net_device.hpp"
 #include "vmm/base/log.hpp"
 
@@ -34,45 +35,6 @@ void append_range(const IovecList& src, std::size_t from, std::size_t to, IovecL
         if (at >= to) {
             break;
         }
-    }
-}
-
-// Copies between host memory and the bytes at `offset` of the byte sequence `iov` describes.
-void copy_from(const IovecList& iov, std::size_t offset, std::span<std::uint8_t> out) noexcept
-{
-    std::size_t at = 0;
-    std::size_t done = 0;
-    for (const iovec& v : iov) {
-        if (done == out.size()) {
-            break;
-        }
-        const std::size_t end = at + v.iov_len;
-        if (end > offset + done) {
-            const std::size_t skip = offset + done - at;
-            const std::size_t n = std::min(v.iov_len - skip, out.size() - done);
-            std::memcpy(out.data() + done, static_cast<const std::uint8_t*>(v.iov_base) + skip, n);
-            done += n;
-        }
-        at = end;
-    }
-}
-
-void copy_to(const IovecList& iov, std::size_t offset, std::span<const std::uint8_t> in) noexcept
-{
-    std::size_t at = 0;
-    std::size_t done = 0;
-    for (const iovec& v : iov) {
-        if (done == in.size()) {
-            break;
-        }
-        const std::size_t end = at + v.iov_len;
-        if (end > offset + done) {
-            const std::size_t skip = offset + done - at;
-            const std::size_t n = std::min(v.iov_len - skip, in.size() - done);
-            std::memcpy(static_cast<std::uint8_t*>(v.iov_base) + skip, in.data() + done, n);
-            done += n;
-        }
-        at = end;
     }
 }
 
@@ -174,12 +136,8 @@ bool NetDevice::frame_acceptable(const VirtioNetHdrV1* from_backend, std::size_t
         // The backend was told what the guest takes (set_receive_offloads); anything else it
         // hands over is dropped here rather than given to a driver that did not ask for it.
         kind = from_backend->gso_type & static_cast<std::uint8_t>(~VIRTIO_NET_HDR_GSO_ECN);
-        const bool ecn = (from_backend->gso_type & VIRTIO_NET_HDR_GSO_ECN) != 0;
-        const bool ok = (kind == VIRTIO_NET_HDR_GSO_NONE && !ecn) || (kind == VIRTIO_NET_HDR_GSO_TCPV4 && g.tso4)
-            || (kind == VIRTIO_NET_HDR_GSO_TCPV6 && g.tso6) || (kind == VIRTIO_NET_HDR_GSO_UDP && g.ufo)
-            || (kind == VIRTIO_NET_HDR_GSO_UDP_L4 && g.uso);
         const bool csum_ok = (from_backend->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) == 0 || g.csum;
-        if (!ok || (ecn && !g.ecn) || !csum_ok) {
+        if (!g.covers(from_backend->gso_type) || !csum_ok) {
             ++drops_.rx_too_big;
             return false;
         }
@@ -248,10 +206,10 @@ bool NetDevice::receive_direct(std::size_t b, std::uint16_t pair) noexcept
     const std::size_t frame_len = res.bytes - bh;
     VirtioNetHdrV1 from_backend {};
     if (bh != 0) {
-        copy_from(layout_, 0, std::span(reinterpret_cast<std::uint8_t*>(&from_backend), sizeof(from_backend)));
+        copy_from_iovecs(layout_, 0, std::span(reinterpret_cast<std::uint8_t*>(&from_backend), sizeof(from_backend)));
     }
     const std::span<std::uint8_t> head(head_.data(), std::min(frame_len, head_.size()));
-    copy_from(layout_, hdr_len_, head);
+    copy_from_iovecs(layout_, hdr_len_, head);
     if (!frame_acceptable(bh != 0 ? &from_backend : nullptr, frame_len, head)) {
         return_rx_buffers(q, 0);
         return true;
@@ -310,7 +268,7 @@ bool NetDevice::receive_steered(std::size_t b) noexcept
         ++drops_.rx_no_buffers;
         return true;
     }
-    copy_to(layout_, hdr_len_, frame);
+    copy_to_iovecs(layout_, hdr_len_, frame);
     deliver(q, pair, frame_len, bh != 0 ? &from_backend : nullptr,
         hash_report_ ? std::optional<HashResult>(hash) : std::nullopt);
     return true;
@@ -341,7 +299,7 @@ void NetDevice::deliver(Queue& q, std::uint16_t pair, std::size_t frame_len, con
         h.hash_value = le32(hash->value);
         h.hash_report = le16(hash->report);
     }
-    copy_to(layout_, 0, std::span(reinterpret_cast<const std::uint8_t*>(&h), hdr_len_));
+    copy_to_iovecs(layout_, 0, std::span(reinterpret_cast<const std::uint8_t*>(&h), hdr_len_));
 
     std::size_t left = hdr_len_ + frame_len;
     for (std::size_t i = 0; i < used; ++i) {

@@ -13,52 +13,15 @@ namespace {
 // Frames sent per transmit turn before the loop serves others (a continuation is posted).
 constexpr std::size_t TX_BUDGET = 256;
 
-// The GSO kinds and the HOST_* feature each needs (§5.1.6.2).
-bool gso_allowed(std::uint8_t gso_type, std::uint64_t f) noexcept
+// What the driver may leave to the device on transmit: the HOST_* features (§5.1.6.2).
+Offloads host_offloads(std::uint64_t f) noexcept
 {
-    const std::uint8_t kind = gso_type & static_cast<std::uint8_t>(~VIRTIO_NET_HDR_GSO_ECN);
-    if ((gso_type & VIRTIO_NET_HDR_GSO_ECN) != 0 && !has_feature(f, VIRTIO_NET_F_HOST_ECN)) {
-        return false;
-    }
-    switch (kind) {
-    case VIRTIO_NET_HDR_GSO_NONE:
-        return (gso_type & VIRTIO_NET_HDR_GSO_ECN) == 0;
-    case VIRTIO_NET_HDR_GSO_TCPV4:
-        return has_feature(f, VIRTIO_NET_F_HOST_TSO4);
-    case VIRTIO_NET_HDR_GSO_TCPV6:
-        return has_feature(f, VIRTIO_NET_F_HOST_TSO6);
-    case VIRTIO_NET_HDR_GSO_UDP:
-        return has_feature(f, VIRTIO_NET_F_HOST_UFO);
-    case VIRTIO_NET_HDR_GSO_UDP_L4:
-        return has_feature(f, VIRTIO_NET_F_HOST_USO);
-    default:
-        return false;
-    }
-}
-
-// Whether a backend that takes virtio-net headers takes this frame's offload as it is.
-bool backend_takes(std::uint8_t flags, std::uint8_t gso_type, const Offloads& o) noexcept
-{
-    if ((flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0 && !o.csum) {
-        return false;
-    }
-    if ((gso_type & VIRTIO_NET_HDR_GSO_ECN) != 0 && !o.ecn) {
-        return false;
-    }
-    switch (gso_type & static_cast<std::uint8_t>(~VIRTIO_NET_HDR_GSO_ECN)) {
-    case VIRTIO_NET_HDR_GSO_NONE:
-        return true;
-    case VIRTIO_NET_HDR_GSO_TCPV4:
-        return o.tso4;
-    case VIRTIO_NET_HDR_GSO_TCPV6:
-        return o.tso6;
-    case VIRTIO_NET_HDR_GSO_UDP:
-        return o.ufo;
-    case VIRTIO_NET_HDR_GSO_UDP_L4:
-        return o.uso;
-    default:
-        return false;
-    }
+    return Offloads { .csum = has_feature(f, VIRTIO_NET_F_CSUM),
+        .tso4 = has_feature(f, VIRTIO_NET_F_HOST_TSO4),
+        .tso6 = has_feature(f, VIRTIO_NET_F_HOST_TSO6),
+        .ecn = has_feature(f, VIRTIO_NET_F_HOST_ECN),
+        .ufo = has_feature(f, VIRTIO_NET_F_HOST_UFO),
+        .uso = has_feature(f, VIRTIO_NET_F_HOST_USO) };
 }
 
 } // namespace
@@ -118,10 +81,10 @@ bool NetDevice::transmit_one(std::uint16_t pair, DescriptorChain& chain) noexcep
         return true;
     }
     const std::size_t frame_len = r.available();
-    const std::uint64_t f = acked_features();
+    const Offloads host = host_offloads(acked_features());
     const bool needs_csum = (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) != 0;
-    if (frame_len < ETH_HEADER_BYTES || frame_len > MAX_FRAME || !gso_allowed(hdr.gso_type, f)
-        || (needs_csum && !has_feature(f, VIRTIO_NET_F_CSUM))) {
+    if (frame_len < ETH_HEADER_BYTES || frame_len > MAX_FRAME || !host.covers(hdr.gso_type)
+        || (needs_csum && !host.csum)) {
         ++drops_.tx_malformed;
         return true;
     }
@@ -133,7 +96,9 @@ bool NetDevice::transmit_one(std::uint16_t pair, DescriptorChain& chain) noexcep
         ++drops_.tx_link_down;
         return true;
     }
-    if (!backend_->vnet_hdr() || !backend_takes(hdr.flags, hdr.gso_type, backend_->offloads())) {
+    // A backend with headers takes the frame as it is when its offloads cover what is left undone.
+    const Offloads b = backend_->offloads();
+    if (!backend_->vnet_hdr() || (needs_csum && !b.csum) || !b.covers(hdr.gso_type)) {
         return transmit_plain(pair, hdr, r);
     }
     // Header and frame go to the backend as they are, straight from the guest's buffers. Only

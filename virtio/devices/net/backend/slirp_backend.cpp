@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // SlirpBackend: libslirp's callbacks, its sockets and timers on the loop, and the frame FIFO.
 #include "virtio/devices/net/backend/slirp_backend.hpp"
+#include "virtio/devices/net/bytes.hpp"
 
 #include <poll.h>
 #include <signal.h>
@@ -606,11 +607,9 @@ IoResult SlirpBackend::send(std::size_t queue, std::span<const iovec> iov) noexc
             ++s.stats.tx_errors;
             return { IoResult::Status::error, 0, EMSGSIZE };
         }
-        if (v.iov_len != 0) {
-            std::memcpy(s.tx_buffer.data() + len, v.iov_base, v.iov_len);
-        }
         len += v.iov_len;
     }
+    (void)copy_from_iovecs(iov, 0, std::span(s.tx_buffer.data(), len));
     if (len < MIN_FRAME) {
         ++s.stats.tx_errors;
         return { IoResult::Status::error, 0, EINVAL };
@@ -635,17 +634,7 @@ IoResult SlirpBackend::receive(std::size_t queue, std::span<const iovec> iov) no
     s.fifo.pop_front();
     s.fifo_bytes -= frame.size();
     // What does not fit is cut off; the full length tells the device so.
-    std::size_t copied = 0;
-    for (const iovec& v : iov) {
-        if (copied == frame.size()) {
-            break;
-        }
-        const std::size_t n = std::min(v.iov_len, frame.size() - copied);
-        if (n != 0) {
-            std::memcpy(v.iov_base, frame.data() + copied, n);
-        }
-        copied += n;
-    }
+    (void)copy_to_iovecs(iov, 0, frame);
     ++s.stats.rx_frames;
     s.stats.rx_bytes += frame.size();
     return { IoResult::Status::done, frame.size(), 0 };

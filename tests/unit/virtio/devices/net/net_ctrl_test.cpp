@@ -14,18 +14,11 @@ using namespace vmm::virtio::test;
 
 namespace {
 
-constexpr std::uint64_t f(unsigned b)
-{
-    return feature_bit(b);
-}
-
 constexpr std::uint64_t CTRL = feature_bit(VIRTIO_NET_F_CTRL_VQ) | feature_bit(VIRTIO_NET_F_CTRL_RX)
     | feature_bit(VIRTIO_NET_F_CTRL_RX_EXTRA) | feature_bit(VIRTIO_NET_F_CTRL_VLAN)
     | feature_bit(VIRTIO_NET_F_CTRL_MAC_ADDR) | feature_bit(VIRTIO_NET_F_GUEST_ANNOUNCE)
     | feature_bit(VIRTIO_NET_F_STATUS);
 
-constexpr MacAddress OUR_MAC { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
-constexpr MacAddress OTHER_MAC { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
 constexpr MacAddress MCAST { 0x01, 0x00, 0x5e, 0x00, 0x00, 0x01 };
 
 template <class Rig>

@@ -13,13 +13,6 @@ using namespace vmm::virtio::test;
 
 namespace {
 
-constexpr std::uint64_t f(unsigned b)
-{
-    return feature_bit(b);
-}
-
-constexpr MacAddress OUR_MAC { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
-constexpr MacAddress OTHER_MAC { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
 constexpr MacAddress BROADCAST { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
 VirtioNetHdrV1 header_at(const FakeGuest& guest, std::uint64_t at)

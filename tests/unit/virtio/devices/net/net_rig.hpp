@@ -14,6 +14,15 @@
 
 namespace vmm::virtio::test {
 
+// Shorthands the net device tests share: a feature's bit, the rig's MAC and another one.
+constexpr std::uint64_t f(unsigned b)
+{
+    return feature_bit(b);
+}
+
+inline constexpr net::MacAddress OUR_MAC { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+inline constexpr net::MacAddress OTHER_MAC { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
+
 using net::NetDevice;
 using net::NetOptions;
 using net::Offloads;
@@ -33,7 +42,7 @@ struct NetRig {
     static NetOptions options(std::uint16_t pairs = 1)
     {
         NetOptions o;
-        o.mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+        o.mac = OUR_MAC;
         o.queue_pairs = pairs;
         return o;
     }
