@@ -32,6 +32,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
+from bench import cpu_seconds  # noqa: E402
 from vmm import BASE_CMDLINE  # noqa: E402
 
 SIDES = ["vireo-tap", "qemu-tap", "qemu-vhost", "vireo-user", "qemu-user"]
@@ -40,14 +41,6 @@ JOBS = ["tcp-tx-1", "tcp-rx-1", "tcp-tx-4", "tcp-rx-4", "udp64-tx", "udp64-rx", 
 TAP = "vbench0"
 HOST_ADDR = "192.168.88.1"
 GUEST_ADDR = "192.168.88.2/24"
-
-
-def cpu_seconds(pid):
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_tap():

@@ -101,11 +101,6 @@ NetDevice::~NetDevice()
     self_.reset();
 }
 
-void NetDevice::ack_features(std::uint64_t features) noexcept
-{
-    DeviceBase::ack_features(features);
-}
-
 Result<> NetDevice::activate(ActivationContext ctx)
 {
     const std::uint64_t f = acked_features();

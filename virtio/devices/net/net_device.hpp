@@ -73,7 +73,6 @@ public:
     NetDevice(std::unique_ptr<NetBackend> backend, NetOptions options);
     ~NetDevice() override;
 
-    void ack_features(std::uint64_t features) noexcept override;
     [[nodiscard]] Result<> activate(ActivationContext ctx) override;
     void reset() noexcept override;
     void on_queue_notify(std::uint16_t queue_index) noexcept override;
