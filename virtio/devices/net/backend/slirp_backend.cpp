@@ -71,6 +71,7 @@ struct SlirpBackend::State : std::enable_shared_from_this<State> {
     void arm_epoll_wait();
     void arm_turn_timer(std::uint32_t timeout_ms);
     void post_turn();
+    void post_refill();
 
     void push_frame(const void* data, std::size_t len);
     void post_readable();
@@ -94,12 +95,14 @@ struct SlirpBackend::State : std::enable_shared_from_this<State> {
     bool turn_timer_armed = false;
     std::uint64_t turn_generation = 0;
     bool turn_posted = false;
+    bool refill_posted = false;
 
     std::unordered_map<std::uint64_t, std::unique_ptr<Timer>> timers; // libslirp's own
     std::uint64_t next_timer_id = 0;
 
     std::deque<std::vector<std::uint8_t>> fifo; // frames for the guest, oldest first
     std::size_t fifo_bytes = 0;
+    std::vector<std::vector<std::uint8_t>> spare; // delivered frames' buffers, for reuse
     std::vector<std::uint8_t> tx_buffer; // a gathered frame on its way to slirp_input
     Stats stats;
 
@@ -385,6 +388,7 @@ void State::close() noexcept
     epoll_fd.reset();
     fifo.clear();
     fifo_bytes = 0;
+    spare.clear();
 }
 
 // One turn: hand slirp the readiness of its sockets (when asked to), then fill again.
@@ -512,6 +516,24 @@ void State::arm_turn_timer(std::uint32_t timeout_ms)
     });
 }
 
+// The fill after frames from the guest, once for a whole transmit batch: each fill costs a
+// system call per socket (sync_epoll), which per frame would cost more than the frame.
+void State::post_refill()
+{
+    if (refill_posted || !alive) {
+        return;
+    }
+    refill_posted = true;
+    asio::post(io, [weak = weak_from_this()] {
+        const auto self = weak.lock();
+        if (!self || !self->alive) {
+            return;
+        }
+        self->refill_posted = false;
+        self->refill();
+    });
+}
+
 void State::post_turn()
 {
     if (turn_posted || !alive) {
@@ -537,7 +559,14 @@ void State::push_frame(const void* data, std::size_t len)
     }
     try {
         const auto* p = static_cast<const std::uint8_t*>(data);
-        fifo.emplace_back(p, p + len);
+        if (spare.empty()) {
+            fifo.emplace_back(p, p + len);
+        } else {
+            // A buffer that held an earlier frame: no allocation in the steady state.
+            fifo.push_back(std::move(spare.back()));
+            spare.pop_back();
+            fifo.back().assign(p, p + len);
+        }
         fifo_bytes += len;
         post_readable();
     } catch (const std::exception&) {
@@ -617,7 +646,11 @@ IoResult SlirpBackend::send(std::size_t queue, std::span<const iovec> iov) noexc
     ++s.stats.tx_frames;
     s.stats.tx_bytes += len;
     slirp_input(s.slirp, s.tx_buffer.data(), static_cast<int>(len));
-    s.refill();
+    try {
+        s.post_refill();
+    } catch (const std::exception&) {
+        s.refill(); // cannot defer it: fill now
+    }
     return { IoResult::Status::done, len, 0 };
 }
 
@@ -630,14 +663,22 @@ IoResult SlirpBackend::receive(std::size_t queue, std::span<const iovec> iov) no
     if (s.fifo.empty()) {
         return { IoResult::Status::again, 0, 0 };
     }
-    const std::vector<std::uint8_t> frame = std::move(s.fifo.front());
+    std::vector<std::uint8_t> frame = std::move(s.fifo.front());
     s.fifo.pop_front();
-    s.fifo_bytes -= frame.size();
+    const std::size_t len = frame.size();
+    s.fifo_bytes -= len;
     // What does not fit is cut off; the full length tells the device so.
     (void)copy_to_iovecs(iov, 0, frame);
     ++s.stats.rx_frames;
-    s.stats.rx_bytes += frame.size();
-    return { IoResult::Status::done, frame.size(), 0 };
+    s.stats.rx_bytes += len;
+    if (s.spare.size() < SPARE_BUFFERS) {
+        try {
+            s.spare.push_back(std::move(frame));
+        } catch (const std::exception&) {
+            // Freed instead.
+        }
+    }
+    return { IoResult::Status::done, len, 0 };
 }
 
 void SlirpBackend::watch_readable(std::size_t queue, std::function<void()> ready)

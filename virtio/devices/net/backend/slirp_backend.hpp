@@ -28,6 +28,8 @@ public:
     // At most this many frames, and this many bytes, wait for the guest.
     static constexpr std::size_t FIFO_FRAMES = 256;
     static constexpr std::size_t FIFO_BYTES = 1024 * 1024;
+    // Buffers of delivered frames kept for the next ones (libslirp's frames are MTU-sized).
+    static constexpr std::size_t SPARE_BUFFERS = 64;
     // Frames sent to the network: at least an Ethernet header, at most 64 KiB.
     static constexpr std::size_t MIN_FRAME = 14;
     static constexpr std::size_t MAX_FRAME = 64 * 1024;
