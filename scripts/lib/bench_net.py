@@ -101,10 +101,11 @@ def run_side(side, argv, timeout):
     result = {"side": side, "exit": rc}
     for job in JOBS:
         v = info.get(job, "")
-        result[job] = int(v) if v.isdigit() else None
+        # 0 is what a failed iperf3 run prints: no figure, not a zero one.
+        result[job] = int(v) if v.isdigit() and int(v) > 0 else None
     if marks.get("ready") is not None and marks.get("done") is not None:
         result["cpu_seconds"] = marks["done"] - marks["ready"]
-    if result.get("tcp-tx-1") is None:
+    if any(result[job] is None for job in JOBS) or rc != 0:
         result["output_tail"] = text[-3000:]
     return result
 
@@ -113,13 +114,20 @@ def inside(out, rounds, seconds, sides):
     kernel = os.environ["VIREO_GUEST_KERNEL"]
     initramfs = os.environ["VIREO_GUEST_INITRAMFS_BENCH"]
     make_tap()
-    servers = [subprocess.Popen(["iperf3", "-s", "-B", addr], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-               for addr in (HOST_ADDR, "127.0.0.1")]
     runs = []
+    servers = []
     try:
         for r in range(rounds):
             order = sides if r % 2 == 0 else list(reversed(sides))
             for side in order:
+                # Fresh servers for every boot: an iperf3 server left waiting by a client that died
+                # (a guest that crashed mid-job) would fail every job after it.
+                for s in servers:
+                    s.kill()
+                    s.wait()
+                servers = [subprocess.Popen(["iperf3", "-s", "-B", addr], stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL) for addr in (HOST_ADDR, "127.0.0.1")]
+                time.sleep(0.5)
                 res = run_side(side, argv_for(side, kernel, initramfs, seconds), 120 + 10 * seconds * len(JOBS))
                 res["round"] = r
                 runs.append(res)
