@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// Big- and little-endian loads and stores at an offset in a byte span, for packet headers;
-// copies between a byte span and the byte sequence an iovec list describes.
+// Big- and little-endian loads and stores at an offset in a byte span, for packet headers.
 #pragma once
-
-#include <sys/uio.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
+
+#include "virtio/memory/iovec_copy.hpp" // the net code's iovec copies
 
 namespace vmm::virtio::net {
 
@@ -50,49 +49,6 @@ inline void store_be32(std::span<std::uint8_t> b, std::size_t off, std::uint32_t
     b[off + 1] = static_cast<std::uint8_t>((v >> 16) & 0xff);
     b[off + 2] = static_cast<std::uint8_t>((v >> 8) & 0xff);
     b[off + 3] = static_cast<std::uint8_t>(v & 0xff);
-}
-
-namespace detail {
-
-// Walks the bytes of `iov` from `offset`, handing each piece and how far into `bytes` it goes
-// to `move(piece, at, n)`, until `bytes` bytes or the iovecs run out; returns how many moved.
-template <class Move>
-std::size_t walk_iovecs(std::span<const iovec> iov, std::size_t offset, std::size_t bytes, Move move) noexcept
-{
-    std::size_t at = 0;
-    std::size_t done = 0;
-    for (const iovec& v : iov) {
-        if (done == bytes) {
-            break;
-        }
-        const std::size_t end = at + v.iov_len;
-        if (end > offset + done) {
-            const std::size_t skip = offset + done - at;
-            const std::size_t n = std::min(v.iov_len - skip, bytes - done);
-            if (n != 0) {
-                move(static_cast<std::uint8_t*>(v.iov_base) + skip, done, n);
-            }
-            done += n;
-        }
-        at = end;
-    }
-    return done;
-}
-
-} // namespace detail
-
-// Copies the bytes at `offset` of the sequence `iov` describes into `out`; returns how many.
-inline std::size_t copy_from_iovecs(std::span<const iovec> iov, std::size_t offset, std::span<std::uint8_t> out) noexcept
-{
-    return detail::walk_iovecs(iov, offset, out.size(),
-        [&](const std::uint8_t* piece, std::size_t at, std::size_t n) { std::memcpy(out.data() + at, piece, n); });
-}
-
-// Copies `in` to the bytes at `offset` of the sequence `iov` describes; returns how many fit.
-inline std::size_t copy_to_iovecs(std::span<const iovec> iov, std::size_t offset, std::span<const std::uint8_t> in) noexcept
-{
-    return detail::walk_iovecs(iov, offset, in.size(),
-        [&](std::uint8_t* piece, std::size_t at, std::size_t n) { std::memcpy(piece, in.data() + at, n); });
 }
 
 } // namespace vmm::virtio::net
