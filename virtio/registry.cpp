@@ -10,6 +10,7 @@
 #include "virtio/devices/iommu/iommu_config.hpp"
 #include "virtio/devices/net/net_config.hpp"
 #include "virtio/devices/rng/rng_config.hpp"
+#include "virtio/devices/vsock/vsock_config.hpp"
 
 namespace vmm::virtio {
 namespace {
@@ -21,6 +22,7 @@ constexpr std::array DEVICE_KINDS {
     DeviceKind { "iommu", &make_iommu, &validate_iommu },
     DeviceKind { "net", &net::make_net, &net::validate_net },
     DeviceKind { "rng", &make_rng, &validate_rng },
+    DeviceKind { "vsock", &vsock::make_vsock, &vsock::validate_vsock },
 };
 
 // "devices[2] (type \"rng\"): ...": every message about an entry names it once.
