@@ -7,7 +7,9 @@ usage: kvm-tests.py OUTDIR [PYTEST_ARGS...]
 The tests of one file share a sandbox (a nested VM's start costs 5 to 12 s, a test 10 to 40 s).
 A test whose result that sandbox did not deliver (the VM died or timed out, status 124/125) runs
 again alone in a new sandbox, at most twice; with a hardware /dev/kvm the second sandbox failure
-is the test's failure.
+is the test's failure. When the nested VM's own kernel panicked, the reason names it (so far one
+kind: a page fault taken with a foreign GS base right after the emulated VMRUN, whose handler
+recurses until the stack guard page; QEMU and Vireo alike as the nested VM's VMM).
 
 A test that failed is run again only where the sandbox nests (no hardware virtualisation here)
 and only when its failure carries a signature of the emulated nested SVM, which
@@ -58,6 +60,21 @@ NESTED_SIGNATURES = [
     ("double-fault", re.compile(r"PANIC: double fault")),
 ]
 _VCPU_LINE = re.compile(r"vCPU \d+: (\S+)[^\n]*")
+
+# The nested VM's own kernel dying, seen on its console (the sandbox prints the last lines):
+# a page fault taken in the kernel with a GS base that is not the kernel's (after a VMRUN of the
+# emulated SVM), whose handler faults again on its first per-CPU access, until the stack runs
+# into its guard page. Seen with QEMU and Vireo as the nested VM's VMM alike.
+_L1_STACK_OVERFLOW = re.compile(r"stack guard page was hit.*?RIP: 0010:(exc_page_fault|error_entry)", re.S)
+
+
+def sandbox_failure(rc, stderr):
+    """Why a sandbox delivered no result: its status, and the nested kernel's panic if it had one."""
+    why = f"the sandbox failed (status {rc})"
+    m = _L1_STACK_OVERFLOW.search(stderr or "")
+    if m:
+        why += f"; nested VM kernel: stack overflow in {m.group(1)} (page fault with a foreign GS base)"
+    return why
 
 
 def spinlock_livelock(text):
@@ -177,9 +194,9 @@ def main(argv):
         group = [n for n in nodes if n.split("::")[0] == f]
         t0 = time.monotonic()
         junit = outdir / f"group-{number[group[0]]:03d}.xml.txt"
-        rc, _ = run_sandbox(group, junit)
+        group_rc, group_stderr = run_sandbox(group, junit)
         results = split_results(junit, set(group))
-        print(f"kvm-tests: {f}: {len(group)} tests, sandbox status {rc}, {time.monotonic() - t0:.0f} s",
+        print(f"kvm-tests: {f}: {len(group)} tests, sandbox status {group_rc}, {time.monotonic() - t0:.0f} s",
               file=sys.stderr)
         for node in group:
             path = outdir / f"{number[node]:03d}.xml"
@@ -194,7 +211,7 @@ def main(argv):
                 if why is None:
                     continue
             else:
-                why = f"the sandbox failed (status {rc})"
+                why = sandbox_failure(group_rc, group_stderr)
                 write_failure(path, node, f"{why} before this test's result")
             # Alone in new sandboxes, for a nested-emulator failure or a lost result.
             while attempt < ATTEMPTS:
@@ -215,7 +232,7 @@ def main(argv):
                     if why is None:
                         break
                 else:
-                    sandbox_why = f"the sandbox failed (status {rc})"
+                    sandbox_why = sandbox_failure(rc, stderr)
                     write_failure(path, node, f"{sandbox_why}, {attempt} runs")
                     if not retry_failures and attempt >= 2:
                         break

@@ -9,6 +9,11 @@ from net_peer import UserNetPeer, free_port
 from test_virtio_basic import write_config
 from virtio_env import TRANSPORTS, EchoPeer, socket_path
 from vmm import BASE_CMDLINE, Guest, api, temp_dir
+from vsock_peer import VsockHostPeer
+
+VSOCK_BYTES = 4 << 20
+# Behind the IOMMU: an rng and a console on every transport, a net and a vsock device.
+ENDPOINTS = 2 * len(TRANSPORTS) + 2
 
 pytestmark = pytest.mark.kvm
 
@@ -28,10 +33,16 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
     host_port, fwd_port = free_port(), free_port()
     devices.append({"type": "net", "transport": iommu_transport, "iommu": True,
                     "forward": f"tcp:127.0.0.1:{fwd_port}-:8080"})
+    # And vsock, whose packets to the guest go the same way; the guest's connections to the host
+    # only (the full exchange has a boot of its own, test_virtio_vsock.py).
+    uds = socket_path(d, "v.sock")
+    devices.append({"type": "vsock", "transport": iommu_transport, "iommu": True, "cid": 9, "uds_path": uds})
+    vsock_peer = VsockHostPeer(uds)
     n = len(TRANSPORTS)
-    cmdline = (f"{BASE_CMDLINE} vireo.test=iommu-groups,virtio-rng,virtio-console-echo,virtio-net,idle "
-               f"vireo.rngs={n} vireo.ports={n} vireo.iommu_endpoints={2 * n + 1} vireo.net=user "
-               f"vireo.net_host_port={host_port} {cmdline_extra}")
+    cmdline = (f"{BASE_CMDLINE} vireo.test=iommu-groups,virtio-rng,virtio-console-echo,virtio-net,virtio-vsock,idle "
+               f"vireo.rngs={n} vireo.ports={n} vireo.iommu_endpoints={ENDPOINTS} vireo.net=user "
+               f"vireo.net_host_port={host_port} vireo.vsock_services=0 vireo.vsock_bytes={VSOCK_BYTES} "
+               f"{cmdline_extra}")
     config = write_config(d, kernel, initramfs, cmdline, devices)
     g = Guest([vireo, "run", "--config", config])
     peers.append(UserNetPeer(g, host_port, fwd_port))
@@ -46,8 +57,9 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
         g.kill()
         for p in peers:
             p.stop()
+        vsock_peer.stop()
     report = agent.parse(g.output)
-    for name in ("iommu-groups", "virtio-rng", "virtio-console-echo", "virtio-net"):
+    for name in ("iommu-groups", "virtio-rng", "virtio-console-echo", "virtio-net", "virtio-vsock"):
         assert report.tests.get(name, ("missing",))[0] == "pass", report.summary() + g.output[-3000:]
     assert state["ok"], state
     net_peer = peers.pop()
@@ -56,6 +68,10 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
     assert (report.info["net.download"], report.info["net.upload"]) == net_peer.expected()
     for p in peers:
         assert p.error is None and len(p.lines) == 1, (p.error, p.lines)
+    assert vsock_peer.errors == [], vsock_peer.errors
+    g_bytes, g_crc, *_ = report.info["vsock.g2h"].split()
+    assert vsock_peer.received[5000] == (VSOCK_BYTES, g_crc) and int(g_bytes) == VSOCK_BYTES
+    assert report.info["vsock.many"] == "32" and report.info["vsock.seq_send"] == "1 4096 65536"
     return report, state["result"], status
 
 
@@ -63,10 +79,10 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
 def test_devices_behind_the_iommu_work_through_its_translations(vireo, kvm, guest_kernel, guest_initramfs,
                                                                 iommu_transport):
     report, state, status = boot_behind_iommu(vireo, guest_kernel, guest_initramfs, iommu_transport)
-    assert int(report.info["iommu_grouped"]) >= 2 * len(TRANSPORTS) + 1
+    assert int(report.info["iommu_grouped"]) >= ENDPOINTS
     # Linux's DMA API mapped the rings and buffers: every endpoint sits in a translated domain.
     attached = [ep for dom in state["domains"] if not dom["bypass"] for ep in dom["endpoints"]]
-    assert len(attached) == 2 * len(TRANSPORTS) + 1, state
+    assert len(attached) == ENDPOINTS, state
     assert state["mapping_count"] > 0, state
     assert state["faults_reported"] == 0, state
     behind = [d for d in status["devices"] if d["type"] != "iommu"]
@@ -81,6 +97,6 @@ def test_passthrough_mode_bypasses_translation(vireo, kvm, guest_kernel, guest_i
     assert report.info["iommu_passthrough"] == "1"
     # Identity domains: attached with the bypass flag, and nothing mapped.
     bypassed = [ep for dom in state["domains"] if dom["bypass"] for ep in dom["endpoints"]]
-    assert len(bypassed) == 2 * len(TRANSPORTS) + 1, state
+    assert len(bypassed) == ENDPOINTS, state
     assert state["mapping_count"] == 0, state
     assert state["faults_reported"] == 0, state
