@@ -2,6 +2,7 @@
 // Device: the transport-agnostic interface of a virtio device model, and its activation context.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -92,6 +93,9 @@ public:
     // reset_queue: stop using the queue and drop it with its in-flight chains (chains already
     // handed to asynchronous I/O become stale: completing them does nothing).
     virtual void reset_queue(std::uint16_t queue_index) noexcept { (void)queue_index; }
+    // The VM runs again after `paused_for` stopped (API pause, then resume); loop thread. A
+    // device whose driver must hear of a long pause (vsock's TRANSPORT_RESET) tells it here.
+    virtual void on_resume(std::chrono::nanoseconds paused_for) noexcept { (void)paused_for; }
     // For the API's status: the device's own state and counters (loop thread); null when it
     // has nothing beyond what the transport shows.
     [[nodiscard]] virtual nlohmann::json status() const { return nullptr; }

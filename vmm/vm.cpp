@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <vector>
 
@@ -62,6 +63,7 @@ struct Vm::Impl {
     std::optional<boost::asio::signal_set> state_signal; // SIGUSR1: log every vCPU's state
     std::optional<StopEvent> stop_event; // loop thread only
     bool paused = false;                 // loop thread only
+    std::chrono::steady_clock::time_point paused_at; // when `paused` was set
     std::chrono::steady_clock::time_point started;
     BootInfo boot_info {};
 
@@ -413,6 +415,7 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
         if (!paused) {
             pause_vcpus();
             paused = true;
+            paused_at = std::chrono::steady_clock::now();
         }
         return status();
     }
@@ -425,6 +428,9 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
                 v->resume();
             }
             paused = false;
+            if (virtio) {
+                virtio->resumed(std::chrono::steady_clock::now() - paused_at);
+            }
         }
         return status();
     }
@@ -481,9 +487,18 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
         }
         return virtio->set_net_link(id->get<std::string>(), up->get<bool>());
     }
+    if (command == "vsock-reset") {
+        // {"command": "vsock-reset", "id": "vsock0"}
+        const auto id = request.find("id");
+        if (id == request.end() || !id->is_string()) {
+            return fail(Errc::invalid_argument, "vsock-reset needs \"id\" (a vsock device's id)");
+        }
+        return virtio ? virtio->vsock_reset(id->get<std::string>())
+                      : fail(Errc::not_found, "this VM has no vsock device");
+    }
     return fail(Errc::not_found,
         "unknown command '{}' (known: status, pause, resume, vcpu-state, shutdown, quit, iommu-state, "
-        "block-resize, net-link, net-announce)", command);
+        "block-resize, net-link, net-announce, vsock-reset)", command);
 }
 
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { }

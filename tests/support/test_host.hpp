@@ -31,7 +31,10 @@ public:
         f();
     }
     [[nodiscard]] Result<std::unique_ptr<QueueKick>> make_kick(std::function<void()> handler) override;
-    [[nodiscard]] EventLoop* loop() noexcept override { return nullptr; }
+    // No loop unless a test gives one (devices with host sockets need its io_context; the
+    // test runs it).
+    [[nodiscard]] EventLoop* loop() noexcept override { return loop_; }
+    void set_loop(EventLoop* loop) noexcept { loop_ = loop; }
 
     [[nodiscard]] std::uint32_t loop_calls() const noexcept { return loop_calls_; }
     [[nodiscard]] const std::vector<Binding>& bindings() const noexcept { return bindings_; }
@@ -47,6 +50,7 @@ private:
 
     std::vector<Binding> bindings_;
     std::uint32_t loop_calls_ = 0;
+    EventLoop* loop_ = nullptr;
 };
 
 // Counts edges.

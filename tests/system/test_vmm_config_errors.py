@@ -87,3 +87,18 @@ def test_help_and_version_succeed(vireo):
     assert run_vireo(vireo, "--version").stdout.startswith("vireo ")
     h = run_vireo(vireo, "--help")
     assert h.returncode == 0 and "--kernel" in h.stdout
+
+
+@pytest.mark.parametrize("device,expected", [
+    ("type=vsock,cid=2,uds_path={d}/v.sock", "cid: 2 is out of range"),
+    ("type=vsock,cid=3", "uds_path: required"),
+    ("type=vsock,cid=3,uds_path={d}/missing/v.sock", "does not exist"),
+    ("type=vsock,cid=3,uds_path={d}/file", "is not a socket"),
+    ("type=vsock,cid=3,uds_path={d}/v.sock,buffer_size=1K", "buffer_size"),
+])
+def test_bad_vsock_devices_are_refused_before_the_vm_starts(vireo, tmp_path, fake_kernel, device, expected):
+    (tmp_path / "file").write_text("x")
+    r = run_vireo(vireo, "run", "--kernel", fake_kernel, "--console", "off", "--device", device.format(d=tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert expected in r.stderr and "vsock" in r.stderr, r.stderr
+    assert not (tmp_path / "v.sock").exists()

@@ -7,6 +7,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "virtio/devices/block/block_device.hpp"
 #include "virtio/devices/net/net_device.hpp"
+#include "virtio/devices/vsock/vsock_device.hpp"
 #include "virtio/registry.hpp"
 #include "vmm/base/log.hpp"
 
@@ -312,6 +313,16 @@ Result<nlohmann::json> VirtioDevices::set_net_link(const std::string& id, bool u
     return nlohmann::json { { "id", id }, { "link_up", net->link_up() } };
 }
 
+Result<nlohmann::json> VirtioDevices::vsock_reset(const std::string& id)
+{
+    auto* vsock = dynamic_cast<virtio::vsock::VsockDevice*>(VMM_TRY(find_device(id, "vsock")));
+    if (vsock == nullptr) {
+        return fail(Errc::not_found, "device \"{}\" is not a vsock device", id);
+    }
+    vsock->transport_reset();
+    return nlohmann::json { { "id", id }, { "transport_resets", vsock->counters().transport_resets } };
+}
+
 Result<nlohmann::json> VirtioDevices::net_announce(const std::string& id)
 {
     auto* net = dynamic_cast<virtio::net::NetDevice*>(VMM_TRY(find_device(id, "net")));
@@ -320,6 +331,15 @@ Result<nlohmann::json> VirtioDevices::net_announce(const std::string& id)
     }
     VMM_TRY(net->announce());
     return nlohmann::json { { "id", id } };
+}
+
+void VirtioDevices::resumed(std::chrono::nanoseconds paused_for)
+{
+    for (auto& s : slots_) {
+        if (virtio::TransportCore* c = core(s)) {
+            c->device().on_resume(paused_for);
+        }
+    }
 }
 
 void VirtioDevices::reset_all()

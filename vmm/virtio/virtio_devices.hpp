@@ -3,6 +3,7 @@
 // transport.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -85,6 +86,8 @@ public:
     [[nodiscard]] nlohmann::json status() const;
     // Resets every device (they stop touching guest memory); on the loop thread at shutdown.
     void reset_all();
+    // The vCPUs run again after a pause of `paused_for` (API resume); loop thread.
+    void resumed(std::chrono::nanoseconds paused_for);
     // API iommu-state: the virtio-iommu's domains, mappings and faults; null without one.
     [[nodiscard]] nlohmann::json iommu_state() const;
     // API "block-resize": the block device whose "id" (or, without one, origin such as
@@ -92,6 +95,9 @@ public:
     [[nodiscard]] Result<nlohmann::json> resize_block(const std::string& id, std::uint64_t bytes);
     // API "net-link": the net device `id` reports its link up or down to its driver.
     [[nodiscard]] Result<nlohmann::json> set_net_link(const std::string& id, bool up);
+    // API "vsock-reset": the vsock device `id` drops its connections and sends its driver
+    // TRANSPORT_RESET (the guest's sockets see the reset; a guest agent reconnects).
+    [[nodiscard]] Result<nlohmann::json> vsock_reset(const std::string& id);
     // API "net-announce": the net device `id` asks its driver to announce itself.
     [[nodiscard]] Result<nlohmann::json> net_announce(const std::string& id);
 

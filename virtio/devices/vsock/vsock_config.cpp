@@ -12,7 +12,10 @@
 namespace vmm::virtio::vsock {
 namespace {
 
-constexpr std::array<std::string_view, 5> KEYS { "cid", "uds_path", "seqpacket", "max_connections", "buffer_size" };
+constexpr std::array<std::string_view, 6> KEYS { "cid", "uds_path", "seqpacket", "max_connections", "buffer_size",
+    "reset_after_pause" };
+// A day: longer is surely a mistake of units.
+constexpr std::uint64_t MAX_PAUSE_MS = 24ULL * 3600 * 1000;
 
 Result<std::uint32_t> parse_buffer_size(const nlohmann::json& v)
 {
@@ -66,12 +69,27 @@ Result<VsockConfig> parse_vsock_config(const config::DeviceConfig& entry)
     if (const auto* v = params::find(p, "buffer_size")) {
         out.options.buffer_size = VMM_TRY(parse_buffer_size(*v));
     }
+    if (const auto* v = params::find(p, "reset_after_pause")) {
+        out.options.reset_after_pause = std::chrono::milliseconds(VMM_TRY(params::as_uint(*v, "reset_after_pause", 0, MAX_PAUSE_MS)));
+    }
     return out;
 }
 
 Result<> validate_vsock(const config::DeviceConfig& entry)
 {
-    VMM_TRY(parse_vsock_config(entry));
+    const VsockConfig cfg = VMM_TRY(parse_vsock_config(entry));
+    // What can be told before the VM is built: the socket's directory, and no other kind of
+    // file in its place (a socket another program listens on is found when it is bound).
+    std::error_code ec;
+    const auto dir = cfg.uds_path.parent_path();
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec)) {
+        return fail(Errc::not_found, "uds_path: the directory '{}' does not exist", dir.native());
+    }
+    const auto st = std::filesystem::symlink_status(cfg.uds_path, ec);
+    if (!ec && std::filesystem::exists(st) && st.type() != std::filesystem::file_type::socket) {
+        return fail(Errc::invalid_argument, "uds_path: '{}' exists and is not a socket; remove it or choose another path",
+            cfg.uds_path.native());
+    }
     return {};
 }
 

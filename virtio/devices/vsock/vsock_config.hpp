@@ -22,6 +22,8 @@ namespace vmm::virtio::vsock {
 //   "max_connections"  1..65536, default 256.
 //   "buffer_size"      bytes per connection and direction the device holds, 4096..64 MiB
 //                      (a size such as "1M" or a number), default 256 KiB.
+//   "reset_after_pause" milliseconds: a pause of the VM at least this long ends every
+//                      connection with TRANSPORT_RESET on resume; 0 (the default) never.
 struct VsockConfig {
     std::filesystem::path uds_path;
     VsockOptions options;

@@ -107,6 +107,15 @@ void VsockDevice::on_queue_notify(std::uint16_t queue_index) noexcept
     }
 }
 
+void VsockDevice::on_resume(std::chrono::nanoseconds paused_for) noexcept
+{
+    if (options_.reset_after_pause.count() > 0 && paused_for >= options_.reset_after_pause) {
+        VMM_LOG_GUEST(spdlog::level::info, "virtio-vsock: paused for {} ms: transport reset",
+            std::chrono::duration_cast<std::chrono::milliseconds>(paused_for).count());
+        transport_reset();
+    }
+}
+
 void VsockDevice::transport_reset() noexcept
 {
     if (!eventq_) {
@@ -226,6 +235,15 @@ bool VsockDevice::type_allowed(std::uint16_t type) const noexcept
         || (type == VIRTIO_VSOCK_TYPE_SEQPACKET && acked(VIRTIO_VSOCK_F_SEQPACKET));
 }
 
+std::size_t VsockDevice::held_bytes() const noexcept
+{
+    std::size_t n = 0;
+    for (const auto& [key, c] : connections_) {
+        n += c->output_bytes() + c->assembling.size() + (c->inbound.size() - c->inbound_at);
+    }
+    return n;
+}
+
 nlohmann::json VsockDevice::status() const
 {
     auto list = nlohmann::json::array();
@@ -257,6 +275,7 @@ nlohmann::json VsockDevice::status() const
         { "max_connections", options_.max_connections },
         { "open", list },
         { "pending_replies", replies_.size() },
+        { "held_bytes", held_bytes() },
         { "counters",
             { { "opened", n.connections_opened }, { "closed", n.connections_closed },
                 { "transport_resets", n.transport_resets } } },

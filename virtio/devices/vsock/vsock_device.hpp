@@ -2,6 +2,7 @@
 // VsockDevice: virtio-vsock (virtio 1.2 §5.10) with its host end in the VMM process.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -28,6 +29,9 @@ struct VsockOptions {
     // guest-to-host bytes held for a host program that does not read; and the largest
     // SEQPACKET message taken from a host program.
     std::uint32_t buffer_size = 256 * 1024;
+    // A pause of the VM at least this long ends every connection with TRANSPORT_RESET when it
+    // resumes (the host programs on the other end may have given up); zero: never.
+    std::chrono::milliseconds reset_after_pause { 0 };
 };
 
 // Drops and refusals, by reason, for the API's status. Each is the guest's or a host program's
@@ -75,6 +79,7 @@ public:
     [[nodiscard]] Result<> activate(ActivationContext ctx) override;
     void reset() noexcept override;
     void on_queue_notify(std::uint16_t queue_index) noexcept override;
+    void on_resume(std::chrono::nanoseconds paused_for) noexcept override;
     [[nodiscard]] nlohmann::json status() const override;
 
     // Drops every connection and tells the driver (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, §5.10.6.5),
@@ -86,6 +91,9 @@ public:
 
     [[nodiscard]] const VsockCounters& counters() const noexcept { return counters_; }
     [[nodiscard]] std::size_t connection_count() const noexcept { return connections_.size(); }
+    // Bytes held across connections: guest data waiting for host programs, messages being
+    // assembled, host messages being sent in pieces.
+    [[nodiscard]] std::size_t held_bytes() const noexcept;
     [[nodiscard]] const Connection* find(ConnKey key) const noexcept;
     [[nodiscard]] VsockHost& host() noexcept { return *host_; }
     [[nodiscard]] const VsockOptions& options() const noexcept { return options_; }

@@ -270,6 +270,12 @@ TEST_CASE("vsock config: keys, bounds and messages", "[vsock]")
     CHECK_FALSE(all->options.seqpacket);
     CHECK(all->options.max_connections == 8);
     CHECK(all->options.buffer_size == 1024 * 1024);
+    CHECK(all->options.reset_after_pause.count() == 0);
+    auto pause = parse_vsock_config(entry("vsock", R"({"cid": 3, "uds_path": "v", "reset_after_pause": 5000})"));
+    REQUIRE(pause);
+    CHECK(pause->options.reset_after_pause.count() == 5000);
+    CHECK_THAT(error_text(parse_vsock_config(entry("vsock", R"({"cid": 3, "uds_path": "v", "reset_after_pause": -1})"))),
+        Catch::Contains("reset_after_pause"));
 
     CHECK_THAT(error_text(parse_vsock_config(entry("vsock", R"({"uds_path": "v"})"))), Catch::Contains("cid: required"));
     CHECK_THAT(error_text(parse_vsock_config(entry("vsock", R"({"cid": 3})"))), Catch::Contains("uds_path: required"));

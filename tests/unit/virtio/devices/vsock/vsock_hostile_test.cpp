@@ -166,7 +166,7 @@ TEMPLATE_TEST_CASE("vsock hostile: a host-initiated connection takes nothing bef
     VsockRig<TestType> r;
     r.start();
     r.give_rx(8);
-    UniqueFd prog = r.host->ask(1234);
+    UniqueFd prog = r.ask(1234);
     r.settle();
     const auto req = r.received();
     REQUIRE(req.size() == 1);
@@ -249,7 +249,7 @@ TEMPLATE_TEST_CASE("vsock hostile: reset with a pending host request and buffere
     r.start();
     r.give_rx(8);
     r.connect();
-    UniqueFd asked = r.host->ask(77);
+    UniqueFd asked = r.ask(77);
     for (int i = 0; i < 8; ++i) {
         r.send(guest_hdr(VIRTIO_VSOCK_OP_RW, 1000, 5000, 4000), std::string(4000, 'q'));
     }

@@ -226,7 +226,7 @@ TEMPLATE_TEST_CASE("vsock: a host program connects to a guest port", "[vsock]", 
     VsockRig<TestType> r;
     r.start();
     r.give_rx(8);
-    UniqueFd prog = r.host->ask(1234);
+    UniqueFd prog = r.ask(1234);
     r.settle();
     auto got = r.received();
     REQUIRE(got.size() == 1);
@@ -255,7 +255,7 @@ TEMPLATE_TEST_CASE("vsock: a guest that refuses a host program closes its socket
     VsockRig<TestType> r;
     r.start();
     r.give_rx(8);
-    UniqueFd prog = r.host->ask(1234);
+    UniqueFd prog = r.ask(1234);
     r.settle();
     const auto got = r.received();
     REQUIRE(got.size() == 1);
@@ -388,7 +388,7 @@ TEMPLATE_TEST_CASE("vsock: connections beyond max_connections are refused", "[vs
     CHECK(got[0].op() == VIRTIO_VSOCK_OP_RST);
     CHECK(r.device.connection_count() == 2);
     // A host request is refused too: its socket closes.
-    UniqueFd prog = r.host->ask(1234);
+    UniqueFd prog = r.ask(1234);
     char c = 0;
     CHECK(::recv(prog.get(), &c, 1, MSG_DONTWAIT) == 0);
 }
@@ -473,4 +473,28 @@ TEMPLATE_TEST_CASE("vsock: connections take turns for rx buffers", "[vsock]", VS
     for (std::size_t i = 1; i < got.size(); ++i) {
         CHECK(got[i].hdr.dst_port.get() != got[i - 1].hdr.dst_port.get());
     }
+}
+
+TEMPLATE_TEST_CASE("vsock: a long pause ends in a transport reset, a short one does not", "[vsock]", VSOCK_RINGS)
+{
+    using namespace std::chrono_literals;
+    VsockOptions o = VsockRig<TestType>::options();
+    o.reset_after_pause = 1000ms;
+    VsockRig<TestType> r(o);
+    r.start();
+    r.give_rx(8);
+    r.connect();
+    r.device.on_resume(999ms);
+    CHECK(r.device.connection_count() == 1);
+    CHECK(r.device.counters().transport_resets == 0);
+    r.device.on_resume(1500ms);
+    CHECK(r.device.connection_count() == 0);
+    CHECK(r.device.counters().transport_resets == 1);
+
+    VsockRig<TestType> never; // the default: no limit
+    never.start();
+    never.give_rx(4);
+    never.connect();
+    never.device.on_resume(std::chrono::hours(1));
+    CHECK(never.device.connection_count() == 1);
 }
