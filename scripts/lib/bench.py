@@ -20,6 +20,7 @@ usage: scripts/bench [--rounds N] [--seconds S] [--out FILE] [--no-guest] [--no-
                      [--jobs RW:QD,...] [--transports mmio,pci] [--variant LABEL=VIREO_BINARY ...]
        scripts/bench --stress-boot N [--out FILE]
        scripts/bench --net [--rounds N] [--seconds S] [--sides SIDE,...] [--out FILE]
+       scripts/bench --vsock [--rounds N] [--bytes SIZE] [--out FILE]
        bench.py --inside OUT JSON_SETTINGS   (the guest part, inside the sandbox)
 
 --stress-boot N boots a 2-vCPU guest N times under each of Vireo mmio, Vireo pci, QEMU microvm and
@@ -376,12 +377,22 @@ def main(argv):
     p.add_argument("--net", action="store_true",
                    help="only the network benchmark: Vireo tap and user against QEMU tap (vhost off and on) "
                         "and user, iperf3 and ping (scripts/lib/bench_net.py)")
+    p.add_argument("--vsock", action="store_true",
+                   help="only the vsock benchmark: Vireo's in-process vsock against QEMU's vhost-vsock, throughput "
+                        "both ways and round trips (scripts/lib/bench_vsock.py)")
+    p.add_argument("--bytes", default="256M", help="with --vsock: bytes per direction")
     p.add_argument("--sides", default="", metavar="SIDE,...",
                    help="with --net: which sides (default all: vireo-tap, qemu-tap, qemu-vhost, vireo-user, qemu-user)")
     p.add_argument("--sandbox-tcg", default="multi", metavar="MODE[,MODE]",
                    help="with --stress-boot: the sandbox's TCG thread modes, alternated by round "
                         "(multi, single or both)")
     a = p.parse_args(argv)
+    if a.vsock:
+        import bench_vsock
+        out = a.out if a.out != "bench-results.json" else "bench-vsock.json"
+        nbytes = int(a.bytes[:-1]) << {"K": 10, "M": 20, "G": 30}[a.bytes[-1].upper()] if a.bytes[-1].isalpha() \
+            else int(a.bytes)
+        return bench_vsock.main([os.path.abspath(out), str(a.rounds), str(nbytes)])
     if a.net:
         import bench_net
         out = a.out if a.out != "bench-results.json" else "bench-net.json"

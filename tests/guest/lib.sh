@@ -107,3 +107,14 @@ virtio_transport() {
     *) echo mmio ;;
     esac
 }
+
+# wait_listening FILE: until a vsock-tool server says in FILE (its stderr) that its port is
+# open; fails after 30 s.
+wait_listening() {
+    _i=0
+    until grep -q listening "$1" 2>/dev/null; do
+        [ $_i -lt 300 ] || fail "no listener: $(cat "$1" 2>/dev/null)"
+        sleep 0.1
+        _i=$((_i + 1))
+    done
+}

@@ -4,9 +4,12 @@
 //   vsock-tool cid                         print this guest's CID
 //   vsock-tool sink PORT                   accept one stream connection, read it to its end,
 //                                          print and send back "BYTES CRC32"
-//   vsock-tool send CID PORT BYTES         connect, send BYTES of pseudo-random data, end the
-//                                          sending side (half-close), read the peer's reply
-//                                          to its end; print "BYTES CRC32 REPLY"
+//   vsock-tool send CID PORT BYTES [CHUNK] connect, send BYTES of pseudo-random data in writes of
+//                                          CHUNK bytes (default 256 KiB), end the sending side
+//                                          (half-close), read the peer's reply to its end;
+//                                          print "BYTES CRC32 REPLY"
+//   vsock-tool echo PORT                   accept one stream connection and send everything
+//                                          back until its end (a ping-pong peer)
 //   vsock-tool seq-echo PORT COUNT         accept one SEQPACKET connection and send each of
 //                                          COUNT messages back; print their sizes
 //   vsock-tool seq-send CID PORT SIZE...   connect with SEQPACKET, send one message of each
@@ -14,7 +17,9 @@
 //   vsock-tool many CID PORT N             open N connections at once, send "i\n" on each,
 //                                          check that each comes back; print N
 //
-// CRC32 is zlib's (poly 0xedb88320), so that the host can check with zlib.crc32.
+// CRC32 is zlib's (poly 0xedb88320), so that the host can check with zlib.crc32. With
+// VSOCK_TOOL_FAST=1 in the environment (benchmarks), sink and send skip it (CRC 0) and send
+// repeats one buffer, so that the guest's CPU measures the transport, not the checksum.
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +34,7 @@
 #define BUF (256 * 1024)
 
 static uint32_t crc_table[256];
+static int fast;
 
 static void crc_init(void)
 {
@@ -133,7 +139,9 @@ static int cmd_sink(unsigned port)
         if (n == 0) {
             break;
         }
-        crc = crc_update(crc, buf, (size_t)n);
+        if (!fast) {
+            crc = crc_update(crc, buf, (size_t)n);
+        }
         total += (unsigned long long)n;
     }
     char line[64];
@@ -144,22 +152,56 @@ static int cmd_sink(unsigned port)
     return 0;
 }
 
-static int cmd_send(unsigned cid, unsigned port, unsigned long long bytes)
+static int cmd_echo(unsigned port)
+{
+    int l = listen_on(port, SOCK_STREAM);
+    int fd = accept(l, NULL, NULL);
+    if (fd < 0) {
+        die("accept");
+    }
+    static unsigned char buf[BUF];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            die("read");
+        }
+        if (n == 0) {
+            break;
+        }
+        write_all(fd, buf, (size_t)n);
+    }
+    close(fd);
+    return 0;
+}
+
+static int cmd_send(unsigned cid, unsigned port, unsigned long long bytes, size_t chunk)
 {
     int fd = connect_to(cid, port, SOCK_STREAM);
     static unsigned char buf[BUF];
+    if (chunk == 0 || chunk > sizeof(buf)) {
+        chunk = sizeof(buf);
+    }
     uint64_t x = 0x9e3779b97f4a7c15ULL;
     uint32_t crc = 0;
     unsigned long long left = bytes;
+    int generated = 0;
     while (left > 0) {
-        size_t n = left < sizeof(buf) ? (size_t)left : sizeof(buf);
-        for (size_t i = 0; i + 8 <= sizeof(buf); i += 8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            memcpy(buf + i, &x, 8);
+        size_t n = left < chunk ? (size_t)left : chunk;
+        if (!fast || !generated) {
+            for (size_t i = 0; i + 8 <= n + 7 && i + 8 <= sizeof(buf); i += 8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                memcpy(buf + i, &x, 8);
+            }
+            generated = 1;
         }
-        crc = crc_update(crc, buf, n);
+        if (!fast) {
+            crc = crc_update(crc, buf, n);
+        }
         write_all(fd, buf, n);
         left -= n;
     }
@@ -282,6 +324,7 @@ static int cmd_many(unsigned cid, unsigned port, unsigned long n)
 int main(int argc, char** argv)
 {
     crc_init();
+    fast = getenv("VSOCK_TOOL_FAST") != NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc >= 2 && strcmp(argv[1], "cid") == 0) {
         int fd = open("/dev/vsock", O_RDONLY);
@@ -295,8 +338,11 @@ int main(int argc, char** argv)
     if (argc == 3 && strcmp(argv[1], "sink") == 0) {
         return cmd_sink((unsigned)num(argv[2]));
     }
-    if (argc == 5 && strcmp(argv[1], "send") == 0) {
-        return cmd_send((unsigned)num(argv[2]), (unsigned)num(argv[3]), num(argv[4]));
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "send") == 0) {
+        return cmd_send((unsigned)num(argv[2]), (unsigned)num(argv[3]), num(argv[4]), argc == 6 ? num(argv[5]) : 0);
+    }
+    if (argc == 3 && strcmp(argv[1], "echo") == 0) {
+        return cmd_echo((unsigned)num(argv[2]));
     }
     if (argc == 4 && strcmp(argv[1], "seq-echo") == 0) {
         return cmd_seq_echo((unsigned)num(argv[2]), num(argv[3]));
@@ -307,7 +353,7 @@ int main(int argc, char** argv)
     if (argc == 5 && strcmp(argv[1], "many") == 0) {
         return cmd_many((unsigned)num(argv[2]), (unsigned)num(argv[3]), num(argv[4]));
     }
-    fprintf(stderr, "usage: vsock-tool cid | sink PORT | send CID PORT BYTES | seq-echo PORT COUNT |"
+    fprintf(stderr, "usage: vsock-tool cid | sink PORT | send CID PORT BYTES [CHUNK] | echo PORT | seq-echo PORT COUNT |"
                     " seq-send CID PORT SIZE... | many CID PORT N\n");
     return 2;
 }
