@@ -5,6 +5,7 @@ echo, SEQPACKET messages), the guest connects to host services (a 100 MiB half-c
 nobody listens on is refused. On both transports. Runs where /dev/kvm works (scripts/sandbox)."""
 import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -47,6 +48,10 @@ class HostSide(threading.Thread):
         with s:
             s.sendall(b"ping through socat\n")
             self.results["echo"] = s.recv(64).decode().strip()
+        # The way people script it: socat on the host's side too.
+        socat = subprocess.run(["socat", "-t", "10", "-", f"UNIX-CONNECT:{uds}"],
+                               input=b"CONNECT 1235\nhello from a host socat\n", capture_output=True, timeout=60)
+        self.results["host_socat"] = socat.stdout.decode(errors="replace").splitlines()
         # SEQPACKET: three messages, their boundaries kept both ways.
         seq = connect_guest(uds, 1236, socket.SOCK_SEQPACKET)
         with seq:
@@ -81,7 +86,9 @@ def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, g
     peer = VsockHostPeer(uds)
     g = Guest([vireo, "run", "--kernel", guest_kernel, "--initrd", guest_initramfs, "--cmdline",
                f"{BASE_CMDLINE} vireo.test=virtio-vsock", "--cpus", "2", "--memory", "256M", "--console", "stdio",
-               "--api-socket", api_sock, "--device", f"type=vsock,transport={transport},cid=7,uds_path={uds}"])
+               "--api-socket", api_sock, "--device",
+               # The driver takes a packed ring whenever it is offered: split on mmio, packed on pci.
+               f"type=vsock,transport={transport},cid=7,uds_path={uds},packed={'off' if transport == 'mmio' else 'on'}"])
     host = HostSide(uds, api_sock)
     try:
         assert g.wait_for("VIREO-AGENT: info vsock.ready=", timeout=140), g.output[-4000:]
@@ -106,6 +113,8 @@ def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, g
     assert info["vsock.h2g"] == f"{sent} {crc}" == answer
     assert res["paused"] == {"pause": True, "resume": True}
     assert res["echo"] == "ping through socat"
+    assert len(res["host_socat"]) == 2 and res["host_socat"][0].startswith("OK "), res["host_socat"]
+    assert res["host_socat"][1] == "hello from a host socat"
     assert res["seq"] == [1, 3000, 60000]
     assert info["vsock.seq_echo"] == "1 3000 60000"
     assert res["refused"] is True
@@ -118,7 +127,10 @@ def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, g
     assert info["vsock.seq_send"] == "1 4096 65536" and peer.received[5003] == [1, 4096, 65536]
     assert info["vsock.socat"] == "hello-from-host" and peer.received[5002] == "hello-from-guest"
     # The API saw the transfer: bytes to the guest, and connections opened and closed.
-    vsock = next(dev for dev in res["status"]["devices"] if dev["type"] == "vsock")["device"]
+    entry = next(dev for dev in res["status"]["devices"] if dev["type"] == "vsock")
+    VIRTIO_F_RING_PACKED = 1 << 34
+    assert bool(int(entry["features"], 16) & VIRTIO_F_RING_PACKED) == (transport == "pci"), entry["features"]
+    vsock = entry["device"]
     assert vsock["guest_cid"] == 7
     assert vsock["counters"]["opened"] >= 4, vsock
     assert vsock["dropped"]["malformed"] == 0 and vsock["dropped"]["credit_overrun"] == 0, vsock
