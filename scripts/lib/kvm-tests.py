@@ -9,7 +9,10 @@ A test whose result that sandbox did not deliver (the VM died or timed out, stat
 again alone in a new sandbox, at most twice; with a hardware /dev/kvm the second sandbox failure
 is the test's failure. When the nested VM's own kernel panicked, the reason names it (so far one
 kind: a page fault taken with a foreign GS base right after the emulated VMRUN, whose handler
-recurses until the stack guard page; QEMU and Vireo alike as the nested VM's VMM).
+recurses until the stack guard page; QEMU and Vireo alike as the nested VM's VMM). A nested VM
+in which no test has finished for IDLE_LIMIT seconds has wedged (its vCPUs spin, its console is
+silent: seen once, for 20 minutes, in the middle of test_vmm_boot.py) and is ended then instead
+of at the overall timeout, as a sandbox failure.
 
 A test that failed is run again only where the sandbox nests (no hardware virtualisation here)
 and only when its failure carries a signature of the emulated nested SVM, which
@@ -35,8 +38,10 @@ the signature that allowed the retry; earlier runs' JUnit files are kept beside 
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 import xml.sax.saxutils as sax
@@ -51,6 +56,8 @@ PER_TEST = 170
 # A 4 GiB guest beside its VMM.
 MEMORY = "6G"
 SANDBOX_FAILURES = (124, 125)
+# No test of ours runs this long (each bounds its own waits to 140 s plus a boot).
+IDLE_LIMIT = 360
 ATTEMPTS = 3
 
 # (name, pattern) of failures that come from the emulated nested SVM, not from the test or the
@@ -65,12 +72,18 @@ _VCPU_LINE = re.compile(r"vCPU \d+: (\S+)[^\n]*")
 # a page fault taken in the kernel with a GS base that is not the kernel's (after a VMRUN of the
 # emulated SVM), whose handler faults again on its first per-CPU access, until the stack runs
 # into its guard page. Seen with QEMU and Vireo as the nested VM's VMM alike.
+_L1_SOFT_LOCKUP = re.compile(r"soft lockup - CPU#\d+ stuck for \d+s! \[([^\]:]+)")
 _L1_STACK_OVERFLOW = re.compile(r"stack guard page was hit.*?RIP: 0010:(exc_page_fault|error_entry)", re.S)
 
 
 def sandbox_failure(rc, stderr):
     """Why a sandbox delivered no result: its status, and the nested kernel's panic if it had one."""
     why = f"the sandbox failed (status {rc})"
+    if "the nested VM wedged" in (stderr or ""):
+        why += f"; nested VM wedged: no test finished for {IDLE_LIMIT} s"
+    lockup = _L1_SOFT_LOCKUP.search(stderr or "")
+    if lockup:
+        why += f"; nested VM kernel: soft lockup in {lockup.group(1)} (a vCPU thread never left the emulated guest)"
     m = _L1_STACK_OVERFLOW.search(stderr or "")
     if m:
         why += f"; nested VM kernel: stack overflow in {m.group(1)} (page fault with a foreign GS base)"
@@ -130,15 +143,51 @@ def collect(pytest_args):
 
 
 def run_sandbox(nodes, junit):
+    """Runs pytest on `nodes` in a sandbox; (status, its stderr). A sandbox in which no test has
+    finished for IDLE_LIMIT seconds (pytest -q prints one character per test) is ended with
+    status 124: the nested VM has wedged (its vCPUs spinning, its console silent), and waiting
+    for the overall timeout would cost the rest of the run."""
     # pytest's output capture needs a file system that keeps unlinked open files: the
     # sandbox's tmpfs, not its shared /tmp.
     timeout = SANDBOX_START + PER_TEST * len(nodes)
     cmd = [str(SANDBOX), "--timeout", str(timeout), "--memory", MEMORY, "--", "sh", "-c",
            'export TMPDIR=$VIREO_SANDBOX_TMPFS; exec "$@"', "sh",
            PYTHON, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *nodes]
-    proc = subprocess.run(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True, errors="replace")
-    sys.stderr.write(proc.stderr)
-    return proc.returncode, proc.stderr
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    last = [time.monotonic()]
+    err = []
+
+    def pump_stdout():
+        while chunk := os.read(proc.stdout.fileno(), 4096):
+            last[0] = time.monotonic()
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+
+    def pump_stderr():
+        while chunk := os.read(proc.stderr.fileno(), 4096):
+            err.append(chunk)
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (pump_stdout, pump_stderr)]
+    for t in threads:
+        t.start()
+    wedged = False
+    while proc.poll() is None:
+        time.sleep(2)
+        if time.monotonic() - last[0] > IDLE_LIMIT:
+            wedged = True
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    for t in threads:
+        t.join(timeout=10)
+    stderr = b"".join(err).decode("utf-8", "replace")
+    if wedged:
+        stderr += f"\nkvm-tests: no test finished for {IDLE_LIMIT} s: the nested VM wedged; ended\n"
+    sys.stderr.write(stderr)
+    return (124 if wedged else proc.returncode), stderr
 
 
 def node_of(case):
