@@ -123,6 +123,7 @@ private:
     // vsock_host_io.cpp: the host program's socket.
     void arm_read(Connection& c) noexcept;
     void arm_write(Connection& c) noexcept;
+    void arm(Connection& c, bool write) noexcept;
     // Guest payload to the host: straight from `iov` when nothing is waiting, else buffered.
     void to_host(Connection& c, std::span<const iovec> iov, std::size_t len) noexcept;
     void to_host_message(Connection& c, Connection::Message message) noexcept;

@@ -44,41 +44,28 @@ void VsockDevice::host_request(HostRequest request) noexcept
 
 void VsockDevice::arm_read(Connection& c) noexcept
 {
-    if (c.read_armed || c.host_eof || !c.host.is_open()) {
-        return;
-    }
-    try {
-        c.host.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-            [weak = std::weak_ptr<VsockDevice*>(self_), gen = generation_, key = c.key, serial = c.serial](
-                const boost::system::error_code& ec) {
-                const auto self = weak.lock();
-                if (!self || (*self)->generation_ != gen || ec == boost::asio::error::operation_aborted) {
-                    return;
-                }
-                Connection* conn = (*self)->lookup(key);
-                if (conn == nullptr || conn->serial != serial) {
-                    return;
-                }
-                // Other errors too: the next read meets them.
-                conn->read_armed = false;
-                conn->host_readable = true;
-                (*self)->schedule_rx(*conn);
-            });
-        c.read_armed = true;
-    } catch (const std::exception& e) {
-        VMM_LOG_GUEST(spdlog::level::warn, "virtio-vsock: cannot watch a host socket: {}", e.what());
-        abort(c);
+    if (!c.host_eof) {
+        arm(c, false);
     }
 }
 
 void VsockDevice::arm_write(Connection& c) noexcept
 {
-    if (c.write_armed || !c.host.is_open()) {
+    arm(c, true);
+}
+
+// One watch per direction on the host socket; its handler finds the connection again by key
+// and serial (a handler may outlive the connection, or the device's reset).
+void VsockDevice::arm(Connection& c, bool write) noexcept
+{
+    bool& armed = write ? c.write_armed : c.read_armed;
+    if (armed || !c.host.is_open()) {
         return;
     }
     try {
-        c.host.async_wait(boost::asio::posix::stream_descriptor::wait_write,
-            [weak = std::weak_ptr<VsockDevice*>(self_), gen = generation_, key = c.key, serial = c.serial](
+        c.host.async_wait(write ? boost::asio::posix::stream_descriptor::wait_write
+                                : boost::asio::posix::stream_descriptor::wait_read,
+            [weak = std::weak_ptr<VsockDevice*>(self_), gen = generation_, key = c.key, serial = c.serial, write](
                 const boost::system::error_code& ec) {
                 const auto self = weak.lock();
                 if (!self || (*self)->generation_ != gen || ec == boost::asio::error::operation_aborted) {
@@ -88,10 +75,17 @@ void VsockDevice::arm_write(Connection& c) noexcept
                 if (conn == nullptr || conn->serial != serial) {
                     return;
                 }
-                conn->write_armed = false;
-                (*self)->flush(*conn);
+                // Other errors too: the next read or write meets them.
+                if (write) {
+                    conn->write_armed = false;
+                    (*self)->flush(*conn);
+                } else {
+                    conn->read_armed = false;
+                    conn->host_readable = true;
+                    (*self)->schedule_rx(*conn);
+                }
             });
-        c.write_armed = true;
+        armed = true;
     } catch (const std::exception& e) {
         VMM_LOG_GUEST(spdlog::level::warn, "virtio-vsock: cannot watch a host socket: {}", e.what());
         abort(c);
