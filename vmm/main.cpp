@@ -15,6 +15,7 @@
 #include "vmm/config/command_line.hpp"
 #include "vmm/config/config.hpp"
 #include "vmm/config/exit_status.hpp"
+#include "vmm/testing/run_test.hpp"
 #include "vmm/vm.hpp"
 
 namespace {
@@ -68,6 +69,7 @@ int main(int argc, char** argv)
         std::printf("%s: valid\n", command->config_file ? command->config_file->c_str() : "configuration");
         return 0;
     case Kind::run:
+    case Kind::test:
         break;
     }
 
@@ -79,20 +81,8 @@ int main(int argc, char** argv)
     if (auto ok = validate_all(cfg); !ok) {
         return config_error(ok.error());
     }
-    for (;;) {
-        bool user_error = false;
-        auto vm = vmm::Vm::create(cfg, &user_error);
-        if (!vm) {
-            if (user_error) {
-                return config_error(vm.error());
-            }
-            spdlog::error("{}", vm.error().describe());
-            return vmm::config::EXIT_VMM_ERROR;
-        }
-        auto outcome = (*vm)->run();
-        if (!outcome.restart) {
-            return outcome.exit_status;
-        }
-        spdlog::info("guest rebooted: restarting the VM");
+    if (command->kind == Kind::test) {
+        return vmm::testing::run_test(cfg, command->test);
     }
+    return vmm::run_vm(cfg).exit_status;
 }

@@ -8,7 +8,10 @@
 #include <cstdlib>
 #include <vector>
 
+#include <cstdio>
+
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include "arch/x86_64/cpu/ram_layout.hpp"
@@ -41,6 +44,7 @@ using namespace vmm::x86;
 
 struct Vm::Impl {
     config::VmConfig cfg;
+    VmHooks hooks;
     EventLoop loop;
     std::optional<kvm::Kvm> kvm_sys;
     std::optional<kvm::VmFd> vm_fd;
@@ -61,6 +65,8 @@ struct Vm::Impl {
     std::unique_ptr<ApiServer> api;
     std::optional<boost::asio::signal_set> signals;
     std::optional<boost::asio::signal_set> state_signal; // SIGUSR1: log every vCPU's state
+    std::optional<boost::asio::steady_timer> deadline_timer;
+    nlohmann::json timeout_vcpus;         // the vCPUs' state when the deadline passed
     std::optional<StopEvent> stop_event; // loop thread only
     bool paused = false;                 // loop thread only
     std::chrono::steady_clock::time_point paused_at; // when `paused` was set
@@ -159,8 +165,12 @@ Result<> Vm::Impl::setup_devices()
     callbacks.on_quit = [this] { on_stop(StopEvent { StopReason::poweroff, 0, "quit from the console" }); };
     console = VMM_TRY(open_console(loop.io(), console_spec(cfg.console), std::move(callbacks)));
 
+    std::shared_ptr<CharSink> serial_out = console->sink();
+    if (hooks.wrap_console) {
+        serial_out = hooks.wrap_console(std::move(serial_out));
+    }
     serial = std::make_shared<Serial>(
-        [vmfd](bool level) { (void)vmfd->irq_line(IRQ_COM1, level); }, console->sink());
+        [vmfd](bool level) { (void)vmfd->irq_line(IRQ_COM1, level); }, std::move(serial_out));
     VMM_TRY(pio.insert(serial, PORT_COM1, Serial::SIZE));
 
     auto i8042 = std::make_shared<I8042>([this] { request_stop({ StopReason::reset, 0, "i8042 reset" }); });
@@ -513,11 +523,12 @@ Vm::~Vm()
     }
 }
 
-Result<std::unique_ptr<Vm>> Vm::create(const config::VmConfig& cfg, bool* config_error)
+Result<std::unique_ptr<Vm>> Vm::create(const config::VmConfig& cfg, bool* config_error, const VmHooks& hooks)
 {
     *config_error = false;
     auto impl = std::make_unique<Impl>();
     impl->cfg = cfg;
+    impl->hooks = hooks;
     VMM_TRY(impl->build(config_error));
     return std::unique_ptr<Vm>(new Vm(std::move(impl)));
 }
@@ -537,6 +548,18 @@ RunOutcome Vm::run()
     d.state_signal.emplace(d.loop.io(), SIGUSR1);
     d.wait_state_signal();
     d.started = std::chrono::steady_clock::now();
+    if (d.hooks.deadline) {
+        d.deadline_timer.emplace(d.loop.io(), *d.hooks.deadline);
+        d.deadline_timer->async_wait([&d](const boost::system::error_code& ec) {
+            if (ec) {
+                return;
+            }
+            // Where each vCPU is, before they stop: the first question about a hung guest.
+            d.timeout_vcpus = d.vcpu_state();
+            d.log_vcpu_state("timeout");
+            d.on_stop({ StopReason::timeout, config::EXIT_TIMEOUT, "the test's time limit passed" });
+        });
+    }
     // The vCPUs start from inside the loop: whatever they ask of it (device activation) finds
     // it running.
     d.loop.post([&d] {
@@ -558,30 +581,68 @@ RunOutcome Vm::run()
 
     RunOutcome out;
     const StopEvent e = d.stop_event.value_or(StopEvent { StopReason::error, 1, "event loop ended unexpectedly" });
+    out.detail = e.detail;
     switch (e.reason) {
     case StopReason::poweroff:
         spdlog::info("{}", e.detail);
         out.exit_status = e.code;
+        out.end = signal_number != 0 ? RunOutcome::End::signal : RunOutcome::End::poweroff;
         break;
     case StopReason::reset:
         spdlog::info("guest reboot ({})", e.detail);
         out.restart = d.cfg.on_reboot == config::OnReboot::restart;
+        out.end = RunOutcome::End::reset;
         break;
     case StopReason::test_exit:
         spdlog::info("{}", e.detail);
         out.exit_status = e.code;
+        out.guest_code = e.code;
+        out.end = RunOutcome::End::test_exit;
         break;
     case StopReason::crash:
         spdlog::error("guest crashed: {}", e.detail);
         out.exit_status = config::EXIT_GUEST_CRASHED;
+        out.end = RunOutcome::End::crash;
         break;
     case StopReason::error:
         spdlog::error("{}", e.detail);
         out.exit_status = config::EXIT_VMM_ERROR;
+        out.end = RunOutcome::End::error;
+        break;
+    case StopReason::timeout:
+        spdlog::error("{}", e.detail);
+        out.exit_status = config::EXIT_TIMEOUT;
+        out.end = RunOutcome::End::timeout;
+        out.vcpus = std::move(d.timeout_vcpus);
         break;
     }
-    (void)signal_number;
     return out;
+}
+
+RunOutcome run_vm(const config::VmConfig& cfg, const VmHooks& hooks)
+{
+    for (;;) {
+        bool user_error = false;
+        auto vm = Vm::create(cfg, &user_error, hooks);
+        if (!vm) {
+            RunOutcome out;
+            out.end = RunOutcome::End::error;
+            out.detail = vm.error().describe();
+            if (user_error) {
+                std::fprintf(stderr, "vireo: error: %s\n", out.detail.c_str());
+                out.exit_status = config::EXIT_CONFIG_ERROR;
+            } else {
+                spdlog::error("{}", out.detail);
+                out.exit_status = config::EXIT_VMM_ERROR;
+            }
+            return out;
+        }
+        auto outcome = (*vm)->run();
+        if (!outcome.restart) {
+            return outcome;
+        }
+        spdlog::info("guest rebooted: restarting the VM");
+    }
 }
 
 } // namespace vmm

@@ -42,6 +42,10 @@ PROMISED = [
     "PVH",
     "EXT4_FS",
     "DEVTMPFS",
+    # vireo test's own guest tests: KUnit suites at boot, crashes on demand.
+    "KUNIT",
+    "LKDTM",
+    "DETECT_HUNG_TASK",
 ]
 
 SET_RE = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")

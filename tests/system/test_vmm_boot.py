@@ -64,12 +64,6 @@ def test_agent_reports_its_failure_count_through_the_exit_port(vireo, kvm, guest
     assert g.wait(timeout=140) == 2, g.output[-3000:]
 
 
-def test_guest_panic_ends_the_vmm_with_the_crash_status(vireo, kvm, guest_kernel, guest_initramfs):
-    g = boot(vireo, guest_kernel, guest_initramfs, "panic")
-    assert g.wait(timeout=140) == 3, g.output[-3000:]
-    assert "panic" in g.output.lower()
-
-
 def test_sigterm_shuts_down_cleanly(vireo, kvm, guest_kernel, guest_initramfs):
     g = boot(vireo, guest_kernel, guest_initramfs, "idle")
     assert g.wait_for("VIREO-AGENT: begin idle", timeout=140), g.output[-3000:]

@@ -37,15 +37,21 @@ struct RunFlags {
     std::optional<std::string_view> log_level;
     std::optional<std::string_view> on_reboot;
     std::vector<std::string_view> devices;
+    // test only
+    std::optional<std::string_view> timeout;
+    std::optional<std::string_view> results;
+    std::optional<std::string_view> junit;
+    std::optional<std::string_view> console_log;
 };
 
 struct Flag {
     std::string_view name;
     std::string_view metavar;
     std::optional<std::string_view> RunFlags::*field; // nullptr: --device, which repeats
+    bool test_only = false;
 };
 
-constexpr std::array<Flag, 11> FLAGS { {
+constexpr std::array<Flag, 15> FLAGS { {
     { "--config", "FILE", &RunFlags::config },
     { "--kernel", "PATH", &RunFlags::kernel },
     { "--initrd", "PATH", &RunFlags::initrd },
@@ -57,12 +63,16 @@ constexpr std::array<Flag, 11> FLAGS { {
     { "--api-socket", "PATH", &RunFlags::api_socket },
     { "--log-level", "LEVEL", &RunFlags::log_level },
     { "--on-reboot", "exit|restart", &RunFlags::on_reboot },
+    { "--timeout", "SECONDS", &RunFlags::timeout, true },
+    { "--results", "FILE", &RunFlags::results, true },
+    { "--junit", "FILE", &RunFlags::junit, true },
+    { "--console-log", "FILE", &RunFlags::console_log, true },
 } };
 
-constexpr std::array<std::string_view, 13> RUN_OPTION_NAMES { "--config", "--kernel", "--initrd", "--cmdline",
-    "--cpus", "--memory", "--console", "--device", "--api-socket", "--log-level", "--on-reboot", "--help",
-    "-h" };
-constexpr std::array<std::string_view, 5> COMMAND_NAMES { "run", "validate", "help", "--help", "--version" };
+constexpr std::array<std::string_view, 17> RUN_OPTION_NAMES { "--config", "--kernel", "--initrd", "--cmdline",
+    "--cpus", "--memory", "--console", "--device", "--api-socket", "--log-level", "--on-reboot", "--timeout",
+    "--results", "--junit", "--console-log", "--help", "-h" };
+constexpr std::array<std::string_view, 6> COMMAND_NAMES { "run", "test", "validate", "help", "--help", "--version" };
 
 const Flag* find_flag(std::string_view name)
 {
@@ -79,8 +89,8 @@ bool is_help(std::string_view arg)
     return arg == "--help" || arg == "-h";
 }
 
-// Fills `flags`; returns false when --help was asked for.
-Result<bool> collect_run_flags(std::span<const std::string_view> args, RunFlags& flags)
+// Fills `flags`; returns false when --help was asked for. `command` is "run" or "test".
+Result<bool> collect_run_flags(std::span<const std::string_view> args, RunFlags& flags, std::string_view command)
 {
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string_view arg = args[i];
@@ -89,14 +99,18 @@ Result<bool> collect_run_flags(std::span<const std::string_view> args, RunFlags&
         }
         if (arg.empty() || arg.front() != '-') {
             return fail(Errc::invalid_argument,
-                "run: unexpected argument \"{}\"; run takes only options (see \"vireo run --help\")", arg);
+                "{0}: unexpected argument \"{1}\"; {0} takes only options (see \"vireo {0} --help\")", command, arg);
         }
         const auto eq = arg.find('=');
         const std::string_view name = arg.substr(0, eq);
         const Flag* flag = find_flag(name);
         if (flag == nullptr) {
-            return fail(Errc::invalid_argument, "run: unknown option \"{}\"{}", name,
+            return fail(Errc::invalid_argument, "{}: unknown option \"{}\"{}", command, name,
                 suggestion(name, RUN_OPTION_NAMES));
+        }
+        if (flag->test_only && command != "test") {
+            return fail(Errc::invalid_argument, "{} is an option of the test command; use vireo test {} ...",
+                name, name);
         }
         std::string_view value;
         if (eq != std::string_view::npos) {
@@ -226,13 +240,66 @@ Result<> apply_run_flags(const RunFlags& flags, VmConfig& cfg)
     return {};
 }
 
-Result<Command> parse_run(std::span<const std::string_view> args)
+Result<std::optional<double>> flag_timeout(const std::optional<std::string_view>& value)
+{
+    if (!value) {
+        return std::optional<double> {};
+    }
+    double seconds = 0;
+    const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), seconds);
+    if (value->empty() || ec != std::errc {} || end != value->data() + value->size() || !(seconds > 0)
+        || seconds > 7 * 24 * 3600.0) {
+        return fail(Errc::invalid_argument,
+            "--timeout: \"{}\" is not a number of seconds; use a positive number up to 604800, e.g. 300 or 2.5",
+            *value);
+    }
+    return std::optional<double>(seconds);
+}
+
+// The console log goes beside the results unless given: out.json → out.console.log.
+Result<TestOptions> test_options(const RunFlags& flags)
+{
+    std::error_code ec;
+    const fs::path cwd = fs::current_path(ec);
+    if (ec) {
+        return fail(Error { ec, "cannot determine the current directory: " + ec.message() });
+    }
+    TestOptions t;
+    t.timeout_seconds = VMM_TRY(flag_timeout(flags.timeout));
+    if (flags.results) {
+        t.results = VMM_TRY(flag_path("--results", *flags.results, cwd));
+    }
+    if (flags.junit) {
+        t.junit = VMM_TRY(flag_path("--junit", *flags.junit, cwd));
+    }
+    if (flags.console_log) {
+        t.console_log = VMM_TRY(flag_path("--console-log", *flags.console_log, cwd));
+    } else if (t.results || t.junit) {
+        fs::path beside = t.results ? *t.results : *t.junit;
+        t.console_log = beside.replace_extension(".console.log");
+    }
+    for (const auto* a : { &t.results, &t.junit }) {
+        for (const auto* b : { &t.junit, &t.console_log }) {
+            if (a != b && *a && *b && (*a)->lexically_normal() == (*b)->lexically_normal()) {
+                return fail(Errc::invalid_argument, "--results, --junit and --console-log name the same file {}; give each its own",
+                    (*a)->string());
+            }
+        }
+    }
+    return t;
+}
+
+Result<Command> parse_run(std::span<const std::string_view> args, Command::Kind kind)
 {
     RunFlags flags;
-    if (!VMM_TRY(collect_run_flags(args, flags))) {
-        return Command { .kind = Command::Kind::help, .config = {}, .config_file = {} };
+    const std::string_view command = kind == Command::Kind::test ? "test" : "run";
+    if (!VMM_TRY(collect_run_flags(args, flags, command))) {
+        return Command { .kind = Command::Kind::help, .config = {}, .config_file = {}, .test = {} };
     }
-    Command cmd { .kind = Command::Kind::run, .config = {}, .config_file = {} };
+    Command cmd { .kind = kind, .config = {}, .config_file = {}, .test = {} };
+    if (kind == Command::Kind::test) {
+        cmd.test = VMM_TRY(test_options(flags));
+    }
     if (flags.config) {
         if (flags.config->empty()) {
             return fail(Errc::invalid_argument, "--config: the path is empty");
@@ -249,7 +316,7 @@ Result<Command> parse_validate(std::span<const std::string_view> args)
     std::optional<std::string_view> file;
     for (std::string_view arg : args) {
         if (is_help(arg)) {
-            return Command { .kind = Command::Kind::help, .config = {}, .config_file = {} };
+            return Command { .kind = Command::Kind::help, .config = {}, .config_file = {}, .test = {} };
         }
         if (arg.starts_with("-")) {
             return fail(
@@ -264,7 +331,7 @@ Result<Command> parse_validate(std::span<const std::string_view> args)
     if (!file || file->empty()) {
         return fail(Errc::invalid_argument, "validate: missing config file; use vireo validate FILE");
     }
-    Command cmd { .kind = Command::Kind::validate, .config = {}, .config_file = fs::path(*file) };
+    Command cmd { .kind = Command::Kind::validate, .config = {}, .config_file = fs::path(*file), .test = {} };
     cmd.config = VMM_TRY(load_file(*cmd.config_file));
     return cmd;
 }
@@ -280,16 +347,19 @@ Result<Command> parse_command_line(std::span<const std::string_view> args)
     const std::string_view command = args.front();
     const auto rest = args.subspan(1);
     if (is_help(command) || command == "help") {
-        return Command { .kind = Command::Kind::help, .config = {}, .config_file = {} };
+        return Command { .kind = Command::Kind::help, .config = {}, .config_file = {}, .test = {} };
     }
     if (command == "--version") {
         if (!rest.empty()) {
             return fail(Errc::invalid_argument, "--version: unexpected argument \"{}\"", rest.front());
         }
-        return Command { .kind = Command::Kind::version, .config = {}, .config_file = {} };
+        return Command { .kind = Command::Kind::version, .config = {}, .config_file = {}, .test = {} };
     }
     if (command == "run") {
-        return parse_run(rest);
+        return parse_run(rest, Command::Kind::run);
+    }
+    if (command == "test") {
+        return parse_run(rest, Command::Kind::test);
     }
     if (command == "validate") {
         return parse_validate(rest);
@@ -311,11 +381,15 @@ std::string usage()
 {
     return R"(usage: vireo run --config FILE [OPTIONS...]
        vireo run --kernel PATH [OPTIONS...]
+       vireo test [--timeout S] [--results FILE] [--junit FILE] [OPTIONS...]
        vireo validate FILE
        vireo --help | --version
 
 Commands:
   run        boot a VM from a config file, the options below, or both
+  test       boot like run, then judge the run: the guest's exit code, KTAP results
+             (KUnit, kselftest) and kernel failures (panic, oops, WARN, KASAN, ...) on
+             the console (ttyS0), and a time limit; writes the verdict as JSON and JUnit
   validate   check a config file (syntax, keys, bounds, files) without running it
 
 Options of run (each overrides the config file's value; --device adds to its devices):
@@ -331,6 +405,13 @@ Options of run (each overrides the config file's value; --device adds to its dev
   --log-level LEVEL      trace, debug, info, warn, error, critical, off (default info)
   --on-reboot ACTION     exit or restart when the guest reboots (default exit)
 
+Options of test (besides all of run's):
+  --timeout SECONDS      end the run after this long, with each vCPU's state in the results
+  --results FILE         write the verdict, test cases and kernel failures as JSON
+  --junit FILE           write them as JUnit XML (one test case per KTAP case)
+  --console-log FILE     keep the console output (default: beside --results or --junit,
+                         as NAME.console.log)
+
 An option's value follows it or is attached with '=' (--cpus=2); a value that starts with
 "--" must be attached. Relative paths resolve against the current directory; in a config
 file, against the file's directory. In --device, a value that is a whole decimal or 0x
@@ -338,7 +419,8 @@ number becomes a number, on/off/true/false a boolean, anything else a string.
 
 Exit status: 0 guest powered off, 1 VMM error, 2 bad configuration or usage,
 3 guest crashed, 128+N stopped by signal N; a code the guest writes to the
-test-exit port (0xf4) is returned as is.
+test-exit port (0xf4) is returned as is. test: 0 only when the run passed; 4 the
+console showed failed tests or kernel failures; 124 the time limit passed.
 )";
 }
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The vireo command line: run, validate, --help, --version.
+// The vireo command line: run, test, validate, --help, --version.
 #pragma once
 
 #include <filesystem>
@@ -13,12 +13,21 @@
 
 namespace vmm::config {
 
+// vireo test's own options (see usage()).
+struct TestOptions {
+    std::optional<double> timeout_seconds;
+    std::optional<std::filesystem::path> results;     // JSON
+    std::optional<std::filesystem::path> junit;       // JUnit XML
+    std::optional<std::filesystem::path> console_log; // default: beside the results
+};
+
 struct Command {
-    enum class Kind { run, validate, help, version };
+    enum class Kind { run, test, validate, help, version };
     Kind kind = Kind::help;
     // For run: the file's values with the flags applied; for validate: the file's values.
     VmConfig config;
     std::optional<std::filesystem::path> config_file;
+    TestOptions test; // for test
 };
 
 // `args` excludes argv[0]. Loads --config (or validate's FILE) first, then applies the flags on

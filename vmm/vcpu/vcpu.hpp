@@ -28,6 +28,7 @@ enum class StopReason {
     crash,     // triple fault, pvpanic, KVM internal error
     test_exit, // the guest wrote a code to the test-exit port
     error,     // the VMM could not go on (KVM_RUN failed)
+    timeout,   // the run's deadline passed (vireo test --timeout)
 };
 
 struct StopEvent {

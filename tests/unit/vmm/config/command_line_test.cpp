@@ -59,6 +59,11 @@ TEST_CASE("the usage text names both commands and every run option", "[config]")
     CHECK_THAT(text, Contains("--api-socket PATH"));
     CHECK_THAT(text, Contains("--log-level LEVEL"));
     CHECK_THAT(text, Contains("--on-reboot ACTION"));
+    CHECK_THAT(text, Contains("vireo test [--timeout S] [--results FILE] [--junit FILE]"));
+    CHECK_THAT(text, Contains("--timeout SECONDS"));
+    CHECK_THAT(text, Contains("--results FILE"));
+    CHECK_THAT(text, Contains("--junit FILE"));
+    CHECK_THAT(text, Contains("--console-log FILE"));
 }
 
 TEST_CASE("the exit status constants have the documented values and the usage text lists them", "[config]")
@@ -68,8 +73,11 @@ TEST_CASE("the exit status constants have the documented values and the usage te
     CHECK(EXIT_CONFIG_ERROR == 2);
     CHECK(EXIT_GUEST_CRASHED == 3);
     CHECK(EXIT_SIGNAL_BASE == 128);
+    CHECK(EXIT_TEST_FAILED == 4);
+    CHECK(EXIT_TIMEOUT == 124);
     CHECK_THAT(usage(),
         Contains("0 guest powered off, 1 VMM error, 2 bad configuration or usage,\n3 guest crashed"));
+    CHECK_THAT(usage(), Contains("4 the\nconsole showed failed tests or kernel failures; 124 the time limit passed"));
 }
 
 TEST_CASE("no arguments or an unknown command is a usage error", "[config]")
@@ -283,4 +291,44 @@ TEST_CASE("run --config with a missing file is an error naming it", "[config]")
 
     CHECK_THAT(error_text(parse({ "run", "--config", missing.string() })),
         Contains(missing.string() + ": cannot open config file"));
+}
+
+TEST_CASE("test takes run's options and its own; the console log goes beside the results", "[config]")
+{
+    const auto cmd = parse({ "test", "--kernel", "/k", "--timeout", "2.5", "--results", "/out/r.json", "--junit",
+        "/out/r.xml" });
+    REQUIRE(cmd);
+    CHECK(cmd->kind == Command::Kind::test);
+    CHECK(cmd->config.kernel == fs::path("/k"));
+    CHECK(cmd->test.timeout_seconds == 2.5);
+    CHECK(cmd->test.results == fs::path("/out/r.json"));
+    CHECK(cmd->test.junit == fs::path("/out/r.xml"));
+    CHECK(cmd->test.console_log == fs::path("/out/r.console.log"));
+
+    const auto only_junit = parse({ "test", "--kernel", "/k", "--junit", "/out/j.xml" });
+    REQUIRE(only_junit);
+    CHECK(only_junit->test.console_log == fs::path("/out/j.console.log"));
+    const auto given = parse({ "test", "--kernel", "/k", "--results", "/o/r.json", "--console-log", "/o/c.txt" });
+    REQUIRE(given);
+    CHECK(given->test.console_log == fs::path("/o/c.txt"));
+    const auto none = parse({ "test", "--kernel", "/k" });
+    REQUIRE(none);
+    CHECK_FALSE(none->test.console_log);
+    CHECK_FALSE(none->test.timeout_seconds);
+    CHECK(parse({ "test", "--help" }).value().kind == Command::Kind::help);
+}
+
+TEST_CASE("test's options are refused on run, and bad values are refused", "[config]")
+{
+    CHECK_THAT(error_text(parse({ "run", "--kernel", "/k", "--timeout", "5" })),
+        Contains("--timeout is an option of the test command"));
+    CHECK_THAT(error_text(parse({ "run", "--kernel", "/k", "--junit", "x.xml" })), Contains("vireo test --junit"));
+    for (const char* bad : { "0", "-1", "abc", "5s", "", "1e9", "nan" }) {
+        CAPTURE(bad);
+        CHECK_THAT(error_text(parse({ "test", "--kernel", "/k", "--timeout", bad })),
+            Contains("--timeout: \"" + std::string(bad) + "\" is not a number of seconds"));
+    }
+    CHECK_THAT(error_text(parse({ "test", "--kernel", "/k", "--results", "/o/same", "--junit", "/o/./same" })),
+        Contains("name the same file"));
+    CHECK_THAT(error_text(parse({ "test", "--kernel", "/k", "--tiemout", "5" })), Contains("did you mean \"--timeout\"?"));
 }

@@ -1,0 +1,106 @@
+"""`vireo test` as a CI harness: the verdict, KTAP from the kernel's KUnit suites and from user
+space, the kernel's own failure reports, time limits, results as JSON and JUnit, and the console
+log beside them. Runs where /dev/kvm works (scripts/sandbox)."""
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from vmm import BASE_CMDLINE, Guest
+
+pytestmark = pytest.mark.kvm
+
+
+def vireo_test(vireo, kernel, initramfs, tests, out, cmdline_extra="", extra=()):
+    cmdline = f"{BASE_CMDLINE} vireo.test={tests} {cmdline_extra}".strip()
+    return Guest([vireo, "test", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
+                  "--memory", "256M", "--console", "stdio", "--results", out / "results.json",
+                  "--junit", out / "results.xml", *extra])
+
+
+def leaves(case, path=()):
+    if not case.get("subtests"):
+        yield path + (case["name"],), case
+        return
+    for sub in case["subtests"]:
+        yield from leaves(sub, path + (case["name"],))
+
+
+def test_kunit_ktap_and_kernel_failures_become_results(vireo, kvm, guest_kernel, guest_initramfs, tmp_path):
+    # KUnit suites built into the guest kernel run at boot; the guest then prints KTAP of its own
+    # with a failure, and makes the kernel WARN, oops and report a hung task (LKDTM). The guest
+    # powers off normally: the verdict comes from the console.
+    g = vireo_test(vireo, guest_kernel, guest_initramfs, "harness-failures", tmp_path,
+                   cmdline_extra="kunit.enable=1")
+    rc = g.wait(timeout=300)
+    assert (tmp_path / "results.json").exists(), g.output[-3000:]
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert rc == 4, (r["reason"], g.output[-3000:])
+    assert r["verdict"] == "fail" and r["exit_status"] == 4
+    assert r["run"]["end"] == "poweroff"
+
+    tests = {t["name"]: t for t in r["ktap"]["tests"]}
+    # The kernel's suites: all passed, the example suite's skips and parameterised cases kept.
+    for suite in ("example", "list-kunit-test", "hlist", "klist", "checksum", "iov_iter"):
+        assert tests[suite]["result"] == "pass", json.dumps(tests[suite])[:2000]
+    example = dict(leaves(tests["example"]))
+    assert example[("example", "example_simple_test")]["result"] == "pass"
+    assert example[("example", "example_skip_test")]["result"] == "skip"
+    assert example[("example", "example_skip_test")]["directive"] == "this test should be skipped"
+    assert any(len(path) == 3 and path[1] == "example_params_test" for path in example)
+    # The guest's own KTAP: one failure with its diagnostic, a TODO, a skip.
+    guest = dict(leaves(tests["guest_suite"]))
+    assert guest[("guest_suite", "guest_fail")]["result"] == "fail"
+    assert guest[("guest_suite", "guest_fail")]["diagnostics"] == ["guest_fail: expected 4, got 5"]
+    assert guest[("guest_suite", "guest_todo")]["result"] == "todo"
+    assert tests["guest_skip"]["result"] == "skip"
+    assert r["ktap"]["counts"]["fail"] == 1
+
+    kinds = [f["kind"] for f in r["kernel_failures"]]
+    assert {"warning", "oops", "hung_task"} <= set(kinds), kinds
+    warn = next(f for f in r["kernel_failures"] if f["kind"] == "warning")
+    assert "lkdtm" in warn["title"].lower() or any("lkdtm" in l.lower() for l in warn["excerpt"])
+    assert warn["excerpt"][-1].startswith("---[ end trace")
+
+    # JUnit: a case per KTAP leaf and per kernel failure, the failures marked as such.
+    root = ET.parse(tmp_path / "results.xml").getroot()
+    cases = {(c.get("classname"), c.get("name")): c for c in root.iter("testcase")}
+    assert cases[("guest_suite", "guest_fail")].find("failure") is not None
+    assert cases[("example", "example_skip_test")].find("skipped") is not None
+    assert cases[("example", "example_simple_test")].find("failure") is None
+    assert any(cls == "vm.kernel" and name.startswith("hung_task") for cls, name in cases)
+    assert cases[("vm", "run")].find("failure") is None  # the run itself ended well
+    assert int(root.get("failures")) == 1 + len(kinds)
+
+    log = (tmp_path / "results.console.log").read_text(errors="replace")
+    assert "KTAP version 1" in log and "VIREO-AGENT: end" in log
+    assert r["console"]["log"] == str(tmp_path / "results.console.log")
+
+
+def test_time_limit_ends_the_run_with_each_vcpus_state(vireo, kvm, guest_kernel, guest_initramfs, tmp_path):
+    g = vireo_test(vireo, guest_kernel, guest_initramfs, "idle", tmp_path,
+                   extra=("--cpus", "2", "--timeout", "40"))
+    rc = g.wait(timeout=200)
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert rc == 124, g.output[-3000:]
+    assert r["verdict"] == "timeout"
+    assert r["run"]["timeout_seconds"] == 40
+    assert 40 <= r["run"]["seconds"] < 100
+    assert [v["index"] for v in r["vcpus"]] == [0, 1]
+    assert all("rip" in v["regs"] for v in r["vcpus"]), json.dumps(r["vcpus"])[:2000]
+    assert r["console"]["tail"], "the console tail is in the results"
+    root = ET.parse(tmp_path / "results.xml").getroot()
+    run = next(c for c in root.iter("testcase") if c.get("name") == "run")
+    assert run.find("failure").get("type") == "timeout"
+    assert "vCPU state at the time limit" in run.find("failure").text
+
+
+def test_a_panic_is_a_crash_verdict_with_its_report(vireo, kvm, guest_kernel, guest_initramfs, tmp_path):
+    g = vireo_test(vireo, guest_kernel, guest_initramfs, "panic", tmp_path)
+    rc = g.wait(timeout=200)
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert rc == 3, g.output[-3000:]
+    assert r["verdict"] == "crash"
+    panic = next(f for f in r["kernel_failures"] if f["kind"] == "panic")
+    assert "sysrq" in panic["title"].lower(), panic
+    assert "sysrq" in r["reason"].lower()
