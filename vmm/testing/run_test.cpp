@@ -3,12 +3,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -45,6 +48,28 @@ bool check_output(const std::optional<fs::path>& path, const char* flag)
     return true;
 }
 
+// The console log level the command line leaves the kernel with: "quiet" is 4, loglevel=N
+// is N, ignore_loglevel prints everything; the default is 7 (CONSOLE_LOGLEVEL_DEFAULT).
+int console_loglevel(const std::string& cmdline)
+{
+    int level = 7;
+    bool ignore = false;
+    std::size_t pos = 0;
+    while (pos < cmdline.size()) {
+        const std::size_t end = std::min(cmdline.find(' ', pos), cmdline.size());
+        const std::string_view word = std::string_view(cmdline).substr(pos, end - pos);
+        if (word == "quiet") {
+            level = 4;
+        } else if (word == "ignore_loglevel") {
+            ignore = true;
+        } else if (word.starts_with("loglevel=") && word.size() > 9) {
+            level = std::atoi(std::string(word.substr(9)).c_str());
+        }
+        pos = end + 1;
+    }
+    return ignore ? 15 : level;
+}
+
 // Written beside, then renamed: a reader never sees half a file.
 bool write_file(const fs::path& path, const std::string& text)
 {
@@ -79,6 +104,13 @@ int run_test(const config::VmConfig& cfg, const config::TestOptions& options)
     if (!monitor) {
         std::fprintf(stderr, "vireo: error: %s\n", monitor.error().describe().c_str());
         return config::EXIT_CONFIG_ERROR;
+    }
+    // A message reaches the console when its level is below the console's: KUnit prints at
+    // KERN_INFO (6), a WARN at KERN_WARNING (4).
+    if (const int level = console_loglevel(cfg.cmdline); level <= 6) {
+        spdlog::warn("the kernel command line leaves the console log level at {} ({}), which keeps KUnit's results{} "
+                     "off the console where vireo test reads them; add loglevel=7 at its end",
+            level, level == 4 ? "\"quiet\"" : "loglevel", level <= 4 ? " and WARN reports" : "");
     }
     VmHooks hooks;
     hooks.wrap_console = [m = *monitor](std::shared_ptr<CharSink> next) -> std::shared_ptr<CharSink> {
