@@ -11,11 +11,17 @@ from vmm import BASE_CMDLINE, Guest
 pytestmark = pytest.mark.kvm
 
 
+# Under nested virtualisation on an emulated CPU, the guest kernel WARNs at boot about the XSAVE
+# sizes it is given ("XSAVE consistency problem: size 832 != kernel_size 576"); QEMU's guests in
+# the same sandbox print the same. Known, so that the verdicts below are about what each test does.
+KNOWN = ("--known-failure", "XSAVE consistency problem")
+
+
 def vireo_test(vireo, kernel, initramfs, tests, out, cmdline_extra="", extra=()):
     cmdline = f"{BASE_CMDLINE} vireo.test={tests} {cmdline_extra}".strip()
     return Guest([vireo, "test", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
                   "--memory", "256M", "--console", "stdio", "--results", out / "results.json",
-                  "--junit", out / "results.xml", *extra])
+                  "--junit", out / "results.xml", *KNOWN, *extra])
 
 
 def leaves(case, path=()):
@@ -57,11 +63,14 @@ def test_kunit_ktap_and_kernel_failures_become_results(vireo, kvm, guest_kernel,
     assert tests["guest_skip"]["result"] == "skip"
     assert r["ktap"]["counts"]["fail"] == 1
 
-    kinds = [f["kind"] for f in r["kernel_failures"]]
-    assert {"warning", "oops", "hung_task"} <= set(kinds), kinds
-    # LKDTM's WARN, with its whole report. (Under nested virtualisation on an emulated CPU the
-    # kernel also WARNs at boot about XSAVE sizes, "XSAVE consistency problem"; QEMU's guests in
-    # the same sandbox print the same.)
+    kinds = [f["kind"] for f in r["kernel_failures"] if not f["known"]]
+    # What LKDTM caused, each once. A nested VM on an emulated CPU can also starve the guest long
+    # enough for an RCU stall or soft-lockup report (seen once: the guest's clock at 253 s at the
+    # end of a run that takes 70 s); the harness rightly reports those too.
+    for kind in ("hung_task", "oops", "warning"):
+        assert kinds.count(kind) == 1, r["kernel_failures"]
+    assert set(kinds) <= {"hung_task", "oops", "warning", "rcu_stall", "soft_lockup"}, kinds
+    # LKDTM's WARN, with its whole report.
     warn = [f for f in r["kernel_failures"] if f["kind"] == "warning" and "lkdtm" in f["title"].lower()]
     assert len(warn) == 1, [f["title"] for f in r["kernel_failures"]]
     assert warn[0]["excerpt"][0] == "------------[ cut here ]------------"
@@ -82,6 +91,22 @@ def test_kunit_ktap_and_kernel_failures_become_results(vireo, kvm, guest_kernel,
     log = (tmp_path / "results.console.log").read_text(errors="replace")
     assert "KTAP version 1" in log and "VIREO-AGENT: end" in log
     assert r["console"]["log"] == str(tmp_path / "results.console.log")
+
+
+def test_kunit_alone_without_initramfs_passes(vireo, kvm, guest_kernel, tmp_path):
+    # The README's CI example: the kernel runs its KUnit suites and powers itself off; no
+    # userland at all.
+    cmdline = "console=ttyS0 loglevel=7 kunit.enable=1 kunit.filter_glob=list-kunit-test kunit_shutdown=poweroff panic=-1"
+    g = Guest([vireo, "test", "--kernel", guest_kernel, "--cmdline", cmdline, "--memory", "256M",
+               "--console", "off", "--timeout", "200", "--junit", tmp_path / "junit.xml", *KNOWN])
+    rc = g.wait(timeout=260)
+    log = (tmp_path / "junit.console.log").read_text(errors="replace")
+    assert rc == 0, g.output[-2000:] + log[-3000:]
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    cases = [c for c in root.iter("testcase") if c.get("classname") == "list-kunit-test"]
+    assert len(cases) > 30 and all(c.find("failure") is None for c in cases), ET.tostring(root)[:3000]
+    assert int(root.get("failures")) == 0
+    assert "vireo: test pass" in g.output
 
 
 def test_time_limit_ends_the_run_with_each_vcpus_state(vireo, kvm, guest_kernel, guest_initramfs, tmp_path):

@@ -42,16 +42,18 @@ struct RunFlags {
     std::optional<std::string_view> results;
     std::optional<std::string_view> junit;
     std::optional<std::string_view> console_log;
+    std::vector<std::string_view> known_failures;
 };
 
 struct Flag {
     std::string_view name;
     std::string_view metavar;
-    std::optional<std::string_view> RunFlags::*field; // nullptr: --device, which repeats
+    std::optional<std::string_view> RunFlags::*field; // nullptr: a flag that repeats, into `list`
     bool test_only = false;
+    std::vector<std::string_view> RunFlags::*list = nullptr;
 };
 
-constexpr std::array<Flag, 15> FLAGS { {
+constexpr std::array<Flag, 16> FLAGS { {
     { "--config", "FILE", &RunFlags::config },
     { "--kernel", "PATH", &RunFlags::kernel },
     { "--initrd", "PATH", &RunFlags::initrd },
@@ -59,7 +61,7 @@ constexpr std::array<Flag, 15> FLAGS { {
     { "--cpus", "N", &RunFlags::cpus },
     { "--memory", "SIZE", &RunFlags::memory },
     { "--console", "MODE", &RunFlags::console },
-    { "--device", "KEY=VALUE,...", nullptr },
+    { "--device", "KEY=VALUE,...", nullptr, false, &RunFlags::devices },
     { "--api-socket", "PATH", &RunFlags::api_socket },
     { "--log-level", "LEVEL", &RunFlags::log_level },
     { "--on-reboot", "exit|restart", &RunFlags::on_reboot },
@@ -67,11 +69,12 @@ constexpr std::array<Flag, 15> FLAGS { {
     { "--results", "FILE", &RunFlags::results, true },
     { "--junit", "FILE", &RunFlags::junit, true },
     { "--console-log", "FILE", &RunFlags::console_log, true },
+    { "--known-failure", "TEXT", nullptr, true, &RunFlags::known_failures },
 } };
 
-constexpr std::array<std::string_view, 17> RUN_OPTION_NAMES { "--config", "--kernel", "--initrd", "--cmdline",
+constexpr std::array<std::string_view, 18> RUN_OPTION_NAMES { "--config", "--kernel", "--initrd", "--cmdline",
     "--cpus", "--memory", "--console", "--device", "--api-socket", "--log-level", "--on-reboot", "--timeout",
-    "--results", "--junit", "--console-log", "--help", "-h" };
+    "--results", "--junit", "--console-log", "--known-failure", "--help", "-h" };
 constexpr std::array<std::string_view, 6> COMMAND_NAMES { "run", "test", "validate", "help", "--help", "--version" };
 
 const Flag* find_flag(std::string_view name)
@@ -122,7 +125,7 @@ Result<bool> collect_run_flags(std::span<const std::string_view> args, RunFlags&
             return fail(Errc::invalid_argument, "{}: missing value; use {} {}", name, name, flag->metavar);
         }
         if (flag->field == nullptr) {
-            flags.devices.push_back(value);
+            (flags.*(flag->list)).push_back(value);
             continue;
         }
         std::optional<std::string_view>& slot = flags.*(flag->field);
@@ -266,6 +269,13 @@ Result<TestOptions> test_options(const RunFlags& flags)
     }
     TestOptions t;
     t.timeout_seconds = VMM_TRY(flag_timeout(flags.timeout));
+    for (const std::string_view text : flags.known_failures) {
+        if (text.empty()) {
+            return fail(Errc::invalid_argument, "--known-failure: the text is empty; give a part of the report's lines, "
+                "e.g. --known-failure \"XSAVE consistency problem\"");
+        }
+        t.known_failures.emplace_back(text);
+    }
     if (flags.results) {
         t.results = VMM_TRY(flag_path("--results", *flags.results, cwd));
     }
@@ -411,6 +421,8 @@ Options of test (besides all of run's):
   --junit FILE           write them as JUnit XML (one test case per KTAP case)
   --console-log FILE     keep the console output (default: beside --results or --junit,
                          as NAME.console.log)
+  --known-failure TEXT   a kernel failure whose report has a line containing TEXT is
+                         listed as known and does not fail the run (repeatable)
 
 An option's value follows it or is attached with '=' (--cpus=2); a value that starts with
 "--" must be attached. Relative paths resolve against the current directory; in a config

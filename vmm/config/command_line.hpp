@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vmm/base/result.hpp"
 #include "vmm/config/config.hpp"
@@ -19,6 +20,7 @@ struct TestOptions {
     std::optional<std::filesystem::path> results;     // JSON
     std::optional<std::filesystem::path> junit;       // JUnit XML
     std::optional<std::filesystem::path> console_log; // default: beside the results
+    std::vector<std::string> known_failures;          // texts that mark a kernel failure as known
 };
 
 struct Command {

@@ -126,8 +126,12 @@ void KernelLogScanner::line(std::string_view text)
             f.kind = kind;
             f.title = clip(text);
             f.line = lines_;
-            // A WARN or BUG is announced by a "cut here" line just before it.
+            // A WARN or BUG is announced by a "cut here" line just before it, or before the
+            // message of a WARN(cond, fmt, ...), which then belongs to the report too.
             if (previous_.find("[ cut here ]") != std::string::npos) {
+                f.excerpt.push_back(previous_);
+            } else if (previous2_.find("[ cut here ]") != std::string::npos) {
+                f.excerpt.push_back(previous2_);
                 f.excerpt.push_back(previous_);
             }
             f.excerpt.push_back(clip(text));
@@ -141,7 +145,19 @@ void KernelLogScanner::line(std::string_view text)
             in_report_ = false;
         }
     }
+    previous2_ = std::move(previous_);
     previous_ = clip(text);
+}
+
+void mark_known(std::vector<KernelFailure>& failures, const std::vector<std::string>& texts)
+{
+    for (auto& f : failures) {
+        for (const auto& line : f.excerpt) {
+            for (const auto& t : texts) {
+                f.known = f.known || line.find(t) != std::string::npos;
+            }
+        }
+    }
 }
 
 } // namespace vmm::testing

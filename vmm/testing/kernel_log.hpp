@@ -34,7 +34,11 @@ struct KernelFailure {
     std::string title;                // the line that starts the report
     std::vector<std::string> excerpt; // the report's lines, from its first
     std::uint64_t line = 0;           // 1-based console line of the title
+    bool known = false;               // matched a --known-failure text: listed, not counted
 };
+
+// Marks the failures with a report line that contains one of `texts`.
+void mark_known(std::vector<KernelFailure>& failures, const std::vector<std::string>& texts);
 
 // Reads console lines (printk prefix removed) and collects reports. A report ends at its
 // "---[ end" line, at the line of '=' that closes KASAN/UBSAN reports, at " </TASK>" for
@@ -54,7 +58,8 @@ public:
 private:
     bool in_report_ = false;
     std::uint64_t lines_ = 0;
-    std::string previous_;
+    std::string previous_;  // the line before this one
+    std::string previous2_; // and the one before that
     std::vector<KernelFailure> failures_;
     std::size_t overflow_ = 0;
 };

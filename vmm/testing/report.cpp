@@ -184,7 +184,11 @@ Verdict judge(const RunOutcome& run, const ConsoleFindings& console)
 {
     using End = RunOutcome::End;
     const KtapCounts counts = count_cases(console.ktap);
-    const std::size_t kernel = console.failures.size() + console.failures_overflow;
+    std::size_t known = 0;
+    for (const auto& f : console.failures) {
+        known += f.known ? 1U : 0U;
+    }
+    const std::size_t kernel = console.failures.size() - known + console.failures_overflow;
     const std::string found = fmt::format("{}, {}", plural(counts.fail, "failed KTAP case", "failed KTAP cases"),
         plural(kernel, "kernel failure", "kernel failures"));
     switch (run.end) {
@@ -210,14 +214,18 @@ Verdict judge(const RunOutcome& run, const ConsoleFindings& console)
     }
     if (counts.fail > 0 || kernel > 0) {
         std::string first;
-        if (!console.failures.empty()) {
-            first = fmt::format("; first: {}", console.failures.front().title);
+        for (const auto& f : console.failures) {
+            if (!f.known) {
+                first = fmt::format("; first: {}", f.title);
+                break;
+            }
         }
         return { "fail", config::EXIT_TEST_FAILED, fmt::format("the console showed {}{}", found, first) };
     }
     return { "pass", 0,
-        fmt::format("the guest ended well ({}); {} passed, {} skipped", end_name(run.end), plural(counts.pass, "KTAP case", "KTAP cases"),
-            counts.skip) };
+        fmt::format("the guest ended well ({}); {} passed, {} skipped{}", end_name(run.end),
+            plural(counts.pass, "KTAP case", "KTAP cases"), counts.skip,
+            known > 0 ? fmt::format("; {}", plural(known, "known kernel failure", "known kernel failures")) : "") };
 }
 
 nlohmann::json results_json(
@@ -230,7 +238,8 @@ nlohmann::json results_json(
     }
     json failures = json::array();
     for (const auto& f : console.failures) {
-        failures.push_back({ { "kind", kind_name(f.kind) }, { "title", f.title }, { "line", f.line }, { "excerpt", f.excerpt } });
+        failures.push_back({ { "kind", kind_name(f.kind) }, { "title", f.title }, { "line", f.line }, { "known", f.known },
+            { "excerpt", f.excerpt } });
     }
     json r = {
         { "verdict", verdict.name },
@@ -288,9 +297,14 @@ std::string junit_xml(
         XmlCase x;
         x.classname = "vm.kernel";
         x.name = fmt::format("{} (console line {})", kind_name(f.kind), f.line);
-        x.failure_type = kind_name(f.kind);
-        x.failure_message = f.title;
-        x.failure_body = joined(f.excerpt);
+        if (f.known) {
+            x.skipped = "known failure: " + f.title;
+            x.system_out = joined(f.excerpt);
+        } else {
+            x.failure_type = kind_name(f.kind);
+            x.failure_message = f.title;
+            x.failure_body = joined(f.excerpt);
+        }
         vm.cases.push_back(std::move(x));
     }
     std::vector<XmlSuite> suites;

@@ -132,7 +132,8 @@ int run_test(const config::VmConfig& cfg, const config::TestOptions& options)
         }
         return run.exit_status;
     }
-    const ConsoleFindings console = (*monitor)->finish();
+    ConsoleFindings console = (*monitor)->finish();
+    mark_known(console.failures, options.known_failures);
     const Verdict verdict = judge(run, console);
     TestContext ctx;
     ctx.kernel = printable_text(cfg.kernel.string());
@@ -158,8 +159,8 @@ int run_test(const config::VmConfig& cfg, const config::TestOptions& options)
             n.skip, n.todo, n.xfail);
     }
     for (const auto& f : console.failures) {
-        std::fprintf(stderr, "vireo: kernel %s at console line %llu: %s\n", kind_name(f.kind),
-            static_cast<unsigned long long>(f.line), f.title.c_str());
+        std::fprintf(stderr, "vireo: kernel %s%s at console line %llu: %s\n", f.known ? "(known) " : "",
+            kind_name(f.kind), static_cast<unsigned long long>(f.line), f.title.c_str());
     }
     if (!written) {
         return verdict.exit_status == 0 ? config::EXIT_VMM_ERROR : verdict.exit_status;

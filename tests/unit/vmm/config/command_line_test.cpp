@@ -316,6 +316,13 @@ TEST_CASE("test takes run's options and its own; the console log goes beside the
     CHECK_FALSE(none->test.console_log);
     CHECK_FALSE(none->test.timeout_seconds);
     CHECK(parse({ "test", "--help" }).value().kind == Command::Kind::help);
+
+    const auto known = parse({ "test", "--kernel", "/k", "--known-failure", "XSAVE consistency", "--known-failure=b" });
+    REQUIRE(known);
+    CHECK(known->test.known_failures == std::vector<std::string> { "XSAVE consistency", "b" });
+    CHECK_THAT(error_text(parse({ "test", "--kernel", "/k", "--known-failure=" })), Contains("the text is empty"));
+    CHECK_THAT(error_text(parse({ "run", "--kernel", "/k", "--known-failure", "x" })),
+        Contains("an option of the test command"));
 }
 
 TEST_CASE("test's options are refused on run, and bad values are refused", "[config]")

@@ -146,3 +146,20 @@ BUG: unable to handle page fault for address: 0000000000001000)");
     CHECK(s.failures()[0].excerpt.back() == " </TASK>");
     CHECK(s.failures()[1].kind == KernelFailureKind::oops);
 }
+
+TEST_CASE("a WARN with a message keeps the message and its cut-here line", "[testing][kernel-log]")
+{
+    const auto s = scan(R"(------------[ cut here ]------------
+XSAVE consistency problem: size 832 != kernel_size 576
+WARNING: CPU: 0 PID: 0 at arch/x86/kernel/fpu/xstate.c:605 fpu__init_system_xstate+0x7fc/0xb06
+---[ end trace 0000000000000000 ]---)");
+    REQUIRE(s.failures().size() == 1);
+    const auto& f = s.failures()[0];
+    REQUIRE(f.excerpt.size() == 4);
+    CHECK(f.excerpt[1] == "XSAVE consistency problem: size 832 != kernel_size 576");
+    auto failures = s.failures();
+    mark_known(failures, { "no such text" });
+    CHECK_FALSE(failures[0].known);
+    mark_known(failures, { "no such text", "XSAVE consistency" });
+    CHECK(failures[0].known);
+}

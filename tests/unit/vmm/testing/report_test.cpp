@@ -122,3 +122,25 @@ TEST_CASE("JUnit: a suite that failed with all its cases passing gets a case of 
     CHECK_THAT(xml, Contains("<testcase classname=\"s\" name=\"s\""));
     CHECK_THAT(xml, Contains("s: init failed"));
 }
+
+TEST_CASE("a known kernel failure is listed but does not fail the run", "[testing][report]")
+{
+    auto console = console_with("------------[ cut here ]------------\nXSAVE consistency problem: size 832\n"
+                                "WARNING: CPU: 0 PID: 0 at x.c:605 f\n---[ end trace 0 ]---\n");
+    mark_known(console.failures, { "XSAVE consistency problem" });
+    const RunOutcome run = ended(RunOutcome::End::poweroff);
+    const Verdict v = judge(run, console);
+    CHECK(v.name == "pass");
+    CHECK_THAT(v.reason, Contains("1 known kernel failure"));
+    const auto j = results_json(run, console, v, TestContext {});
+    CHECK(j["kernel_failures"][0]["known"] == true);
+    const auto xml = junit_xml(run, console, v, TestContext {});
+    CHECK_THAT(xml, Contains("<skipped message=\"known failure: WARNING: CPU: 0 PID: 0 at x.c:605 f\"/>"));
+    CHECK_THAT(xml, Contains("failures=\"0\""));
+    // An unknown one beside it still fails the run.
+    auto both = console_with("WARNING: CPU: 0 PID: 0 at x.c:605 f\n---[ end trace 0 ]---\nBUG: KASAN: oob in g\n");
+    mark_known(both.failures, { "x.c:605" });
+    const Verdict v2 = judge(run, both);
+    CHECK(v2.name == "fail");
+    CHECK_THAT(v2.reason, Contains("1 kernel failure; first: BUG: KASAN: oob in g"));
+}
