@@ -506,9 +506,20 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
         return virtio ? virtio->vsock_reset(id->get<std::string>())
                       : fail(Errc::not_found, "this VM has no vsock device");
     }
+    if (command == "fault-inject") {
+        // {"command": "fault-inject", "id": "disk0", "faults": [{"op": "read", "error": "eio"}]}
+        const auto id = request.find("id");
+        const auto faults = request.find("faults");
+        if (id == request.end() || !id->is_string() || faults == request.end()) {
+            return fail(Errc::invalid_argument,
+                "fault-inject needs \"id\" (a block device's id) and \"faults\" (an array of rules, [] to clear)");
+        }
+        return virtio ? virtio->inject_faults(id->get<std::string>(), *faults)
+                      : fail(Errc::not_found, "this VM has no block device");
+    }
     return fail(Errc::not_found,
         "unknown command '{}' (known: status, pause, resume, vcpu-state, shutdown, quit, iommu-state, "
-        "block-resize, net-link, net-announce, vsock-reset)", command);
+        "block-resize, net-link, net-announce, vsock-reset, fault-inject)", command);
 }
 
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { }

@@ -3,6 +3,7 @@ their effect checked in the host image, a read-only disk, a resize through the A
 with verification, and data that survives SIGKILL of the VMM after the guest's sync. Two boots
 per transport. Runs where /dev/kvm works (scripts/sandbox)."""
 import hashlib
+import json
 import os
 import re
 import signal
@@ -29,11 +30,29 @@ def image(directory, name, size, fill=None):
 
 
 def boot(vireo, kernel, initramfs, tests, devices, memory="256M", extra=()):
+    """`devices` are --device specs, or dicts (entries with arrays, such as faults), which go
+    into a config file beside the first image."""
     argv = [vireo, "run", "--kernel", kernel, "--initrd", initramfs, "--cmdline",
             f"{BASE_CMDLINE} vireo.test={tests}", "--cpus", 2, "--memory", memory, "--console", "stdio"]
+    entries = [d for d in devices if isinstance(d, dict)]
     for d in devices:
-        argv += ["--device", d]
+        if not isinstance(d, dict):
+            argv += ["--device", d]
+    if entries:
+        config = os.path.join(os.path.dirname(entries[0]["path"]), "devices.json")
+        with open(config, "w") as f:
+            json.dump({"devices": entries}, f)
+        argv += ["--config", config]
     return Guest(argv + list(extra))
+
+
+# What tests/guest/tests/virtio-blk-faults expects of the disk "vireo-faulty".
+FAULTS = [
+    {"op": "read", "first_sector": 2048, "last_sector": 2055, "error": "eio"},
+    {"op": "write", "first_sector": 4096, "last_sector": 4103, "count": 1, "error": "enospc"},
+    {"op": "read", "first_sector": 8192, "last_sector": 8199, "latency_ms": 300},
+    {"op": "flush", "error": "eio"},
+]
 
 
 def read_range(path, offset, length):
@@ -48,11 +67,14 @@ def test_filesystem_discard_readonly_and_resize(vireo, kvm, guest_kernel, guest_
     main = image(d, "main.img", 64 * MiB)
     raw = image(d, "raw.img", 16 * MiB)
     ro = image(d, "ro.img", 8 * MiB, fill=b"readonly")
+    faulty = image(d, "faulty.img", 8 * MiB)
     sock = os.path.join(d, "api.sock")
-    g = boot(vireo, guest_kernel, guest_initramfs, "virtio-blk", [
+    g = boot(vireo, guest_kernel, guest_initramfs, "virtio-blk,virtio-blk-faults", [
         f"type=block,transport={transport},path={main},serial=vireo-main,num_queues=2",
         f"type=block,transport={transport},path={raw},serial=vireo-raw,id=raw,discard=on,secure_erase=on",
         f"type=block,transport={transport},path={ro},serial=vireo-ro,readonly=on",
+        {"type": "block", "transport": transport, "path": faulty, "serial": "vireo-faulty", "id": "faulty",
+         "faults": FAULTS},
     ], extra=["--api-socket", sock])
     try:
         assert g.wait_for("blk.resize_ready=", timeout=140), g.output[-4000:]
@@ -60,11 +82,19 @@ def test_filesystem_discard_readonly_and_resize(vireo, kvm, guest_kernel, guest_
         reply = api(sock, "block-resize", id="raw", size="32M")
         assert reply["ok"], reply
         assert reply["result"]["capacity_sectors"] == 65536
+        assert g.wait_for("blk.faults=seen", timeout=120), g.output[-4000:]
+        # Each rule fired as often as the guest's requests called for; the API shows it.
+        faults = next(dev for dev in api(sock, "status")["result"]["devices"] if dev.get("id") == "faulty")
+        fired = [r["fired"] for r in faults["device"]["faults"]]
+        assert fired[:3] == [1, 1, 1] and fired[3] >= 1, faults
+        cleared = api(sock, "fault-inject", id="faulty", faults=[])
+        assert cleared["ok"] and cleared["result"]["faults"] == [], cleared
         rc = g.wait(timeout=120)
     finally:
         g.kill()
     report = agent.parse(g.output)
     assert report.tests.get("virtio-blk") == ("pass", ""), report.summary() + g.output[-4000:]
+    assert report.tests.get("virtio-blk-faults") == ("pass", ""), report.summary() + g.output[-4000:]
     assert rc == 0
     assert report.info["blk.transport"] == transport
     assert report.info["blk.resized"] == "65536"

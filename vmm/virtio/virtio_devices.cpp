@@ -6,6 +6,7 @@
 
 #include "arch/x86_64/layout.hpp"
 #include "virtio/devices/block/block_device.hpp"
+#include "virtio/devices/block/fault_backend.hpp"
 #include "virtio/devices/net/net_device.hpp"
 #include "virtio/devices/vsock/vsock_device.hpp"
 #include "virtio/registry.hpp"
@@ -282,6 +283,18 @@ Result<nlohmann::json> VirtioDevices::resize_block(const std::string& id, std::u
         return nlohmann::json { { "id", s.id }, { "capacity_sectors", capacity }, { "size", capacity * 512 } };
     }
     return fail(Errc::not_found, "no block device \"{}\" (block devices: {})", id, known.empty() ? "none" : known);
+}
+
+Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const nlohmann::json& faults)
+{
+    auto* blk = dynamic_cast<virtio::block::BlockDevice*>(VMM_TRY(find_device(id, "block")));
+    auto* faulty = blk != nullptr ? dynamic_cast<virtio::block::FaultBackend*>(&blk->backend()) : nullptr;
+    if (faulty == nullptr) {
+        return fail(Errc::unsupported, "device \"{}\" takes no injected faults (block devices do)", id);
+    }
+    auto rules = VMM_TRY(virtio::block::parse_block_faults(faults, "faults"));
+    VMM_TRY(faulty->set_faults(std::move(rules)));
+    return nlohmann::json { { "id", id }, { "faults", virtio::block::faults_json(faulty->faults()) } };
 }
 
 Result<virtio::Device*> VirtioDevices::find_device(const std::string& id, std::string_view type)

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "virtio/devices/block/fault_backend.hpp"
 #include "virtio/devices/block/io_uring_backend.hpp"
 #include "vmm/base/log.hpp"
 #include "vmm/config/internal.hpp"
@@ -19,11 +20,11 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 24> KEYS { "path", "readonly", "cache", "num_queues", "queue_size",
+constexpr std::array<std::string_view, 25> KEYS { "path", "readonly", "cache", "num_queues", "queue_size",
     "serial", "discard", "write_zeroes", "secure_erase", "lifetime", "seg_max", "size_max", "blk_size",
     "physical_block_size", "alignment_offset", "min_io_size", "opt_io_size", "max_discard_sectors",
     "max_discard_seg", "max_write_zeroes_sectors", "max_write_zeroes_seg", "max_secure_erase_sectors",
-    "max_secure_erase_seg", "coalesce" };
+    "max_secure_erase_seg", "coalesce", "faults" };
 constexpr std::array<std::string_view, 3> LIFETIME_KEYS { "pre_eol_info", "device_lifetime_est_typ_a",
     "device_lifetime_est_typ_b" };
 constexpr std::array<std::string_view, 3> CACHE_NAMES { "writeback", "writethrough", "unsafe" };
@@ -199,6 +200,9 @@ Result<BlockConfig> parse_block_config(const config::DeviceConfig& entry)
     VMM_TRY(k.boolean("write_zeroes", &o.write_zeroes));
     VMM_TRY(k.boolean("secure_erase", &o.secure_erase));
     VMM_TRY(k.boolean("coalesce", &o.coalesce));
+    if (const json* f = k.find("faults")) {
+        c.faults = VMM_TRY(parse_block_faults(*f, "faults"));
+    }
     if (const json* lt = k.find("lifetime"); lt != nullptr) {
         o.lifetime = VMM_TRY(parse_lifetime(*lt));
     }
@@ -268,7 +272,11 @@ Result<std::unique_ptr<Device>> make_block(const config::DeviceConfig& entry, De
         spdlog::warn("virtio-blk {}: size {} is not a multiple of 512; the last {} bytes are not visible",
             c.path.string(), (*backend)->size(), (*backend)->size() % VIRTIO_BLK_SECTOR_SIZE);
     }
-    return std::unique_ptr<Device>(std::make_unique<BlockDevice>(std::move(backend).value(), c.options));
+    // Every disk can take faults from the API at run time; without rules the wrapper only
+    // passes requests on.
+    auto faulty = std::make_unique<FaultBackend>(std::move(backend).value(), resources.loop);
+    VMM_TRY(faulty->set_faults(c.faults));
+    return std::unique_ptr<Device>(std::make_unique<BlockDevice>(std::move(faulty), c.options));
 }
 
 } // namespace vmm::virtio::block

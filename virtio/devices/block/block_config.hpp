@@ -4,8 +4,10 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "virtio/devices/block/block_device.hpp"
+#include "virtio/devices/block/fault_backend.hpp"
 #include "virtio/registry.hpp"
 #include "vmm/config/config.hpp"
 
@@ -15,6 +17,7 @@ struct BlockConfig {
     std::filesystem::path path; // resolved against the entry's base directory
     std::string id;             // for the API (block-resize); empty: the entry's origin names it
     BlockOptions options;
+    std::vector<BlockFault> faults; // injected faults (testing drivers' error paths)
 };
 
 // Every key of a block entry, for messages and the docs' cross-check.

@@ -2,6 +2,8 @@
 // BlockDevice: request parsing and validation, host operations, completion, cache mode, resize.
 #include "virtio/devices/block/block_device.hpp"
 
+#include "virtio/devices/block/fault_backend.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -647,6 +649,15 @@ void BlockDevice::finish(std::uint32_t slot) noexcept
     r.busy = false;
     --busy_requests_;
     free_requests_.push_back(slot);
+}
+
+nlohmann::json BlockDevice::status() const
+{
+    const auto* faulty = dynamic_cast<const FaultBackend*>(backend_.get());
+    if (faulty == nullptr || faulty->faults().empty()) {
+        return nullptr;
+    }
+    return nlohmann::json { { "faults", faults_json(faulty->faults()) } };
 }
 
 void BlockDevice::io_batch_done() noexcept

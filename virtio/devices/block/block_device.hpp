@@ -104,6 +104,8 @@ public:
         return queue_index < coalescers_.size() ? coalescers_[queue_index].get() : nullptr;
     }
     [[nodiscard]] BlockBackend& backend() noexcept { return *backend_; }
+    // Injected fault rules and their counters, when the backend takes faults.
+    [[nodiscard]] nlohmann::json status() const override;
 
 private:
     struct Request {

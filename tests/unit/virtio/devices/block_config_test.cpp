@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <cerrno>
+
 #include <catch2/catch.hpp>
 
 #include "virtio/devices/block/block_config.hpp"
@@ -62,6 +64,7 @@ TEST_CASE("block config: every key is read", "[virtio][blk][config]")
         { "alignment_offset", 1 }, { "min_io_size", 2 }, { "opt_io_size", 32 }, { "max_discard_sectors", 1024 },
         { "max_discard_seg", 8 }, { "max_write_zeroes_sectors", 2048 }, { "max_write_zeroes_seg", 2 },
         { "max_secure_erase_sectors", 512 }, { "max_secure_erase_seg", 1 }, { "coalesce", false },
+        { "faults", json::array({ { { "op", "read" }, { "error", "eio" } } }) },
     };
 
     auto e = entry(p);
@@ -79,6 +82,8 @@ TEST_CASE("block config: every key is read", "[virtio][blk][config]")
     CHECK(c->options.lifetime->device_lifetime_est_typ_b == 11);
     CHECK(c->options.physical_block_size == 8192);
     CHECK(c->options.max_secure_erase_seg == 1);
+    REQUIRE(c->faults.size() == 1);
+    CHECK(c->faults[0].error == -EIO);
     CHECK(block_config_keys().size() == p.size());
 }
 
