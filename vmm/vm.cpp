@@ -508,14 +508,13 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
     }
     if (command == "fault-inject") {
         // {"command": "fault-inject", "id": "disk0", "faults": [{"op": "read", "error": "eio"}]}
+        // {"command": "fault-inject", "id": "rng0", "needs_reset": true, "refuse_features_ok": true}
         const auto id = request.find("id");
-        const auto faults = request.find("faults");
-        if (id == request.end() || !id->is_string() || faults == request.end()) {
-            return fail(Errc::invalid_argument,
-                "fault-inject needs \"id\" (a block device's id) and \"faults\" (an array of rules, [] to clear)");
+        if (id == request.end() || !id->is_string()) {
+            return fail(Errc::invalid_argument, "fault-inject needs \"id\" (a virtio device's id)");
         }
-        return virtio ? virtio->inject_faults(id->get<std::string>(), *faults)
-                      : fail(Errc::not_found, "this VM has no block device");
+        return virtio ? virtio->inject_faults(id->get<std::string>(), request)
+                      : fail(Errc::not_found, "this VM has no virtio device");
     }
     return fail(Errc::not_found,
         "unknown command '{}' (known: status, pause, resume, vcpu-state, shutdown, quit, iommu-state, "

@@ -44,18 +44,32 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
     devices, peers = [], []
     for t in TRANSPORTS:
         # Split rings for rng, packed (the default) for the console: both layouts in one boot.
-        devices.append({"type": "rng", "transport": t, "packed": False})
+        devices.append({"type": "rng", "transport": t, "packed": False, "id": f"rng-{t}"})
         sock = socket_path(d, f"echo-{t}.sock")
         devices.append({"type": "console", "transport": t, "console_port": False,
                         "ports": [{"backend": "none"}, {"name": f"org.vireo.echo.{t}", "backend": "socket", "path": sock}]})
         peers.append(EchoPeer(sock))
     n = len(TRANSPORTS)
-    cmdline = f"{BASE_CMDLINE} vireo.test=virtio-list,virtio-rng,virtio-console-echo,idle vireo.rngs={n} vireo.ports={n}"
+    cmdline = f"{BASE_CMDLINE} vireo.test=virtio-list,virtio-rng,virtio-console-echo,virtio-faults,idle vireo.rngs={n} vireo.ports={n}"
     config = write_config(d, guest_kernel, guest_initramfs, cmdline, devices)
     g = Guest([vireo, "run", "--config", config])
+    sock = os.path.join(d, "api.sock")
     try:
+        # Injected faults, in step with tests/guest/tests/virtio-faults.
+        assert g.wait_for("faults.ready=", timeout=140), g.output[-4000:]
+        for t in TRANSPORTS:
+            reply = api(sock, "fault-inject", id=f"rng-{t}", needs_reset=True)
+            assert reply["ok"] and reply["result"]["status"] & 0x40, reply
+        assert g.wait_for("faults.recovered=", timeout=140), g.output[-4000:]
+        for t in TRANSPORTS:
+            reply = api(sock, "fault-inject", id=f"rng-{t}", refuse_features_ok=True, needs_reset=True)
+            assert reply["ok"] and reply["result"]["refuse_features_ok"], reply
+        assert g.wait_for("faults.refused=", timeout=140), g.output[-4000:]
+        for t in TRANSPORTS:
+            assert api(sock, "fault-inject", id=f"rng-{t}", refuse_features_ok=False)["ok"]
+        assert not api(sock, "fault-inject", id="rng-mmio", faults=[])["ok"]  # no request rules on rng
         assert g.wait_for("VIREO-AGENT: begin idle", timeout=140), g.output[-4000:]
-        status = api(os.path.join(d, "api.sock"), "status")["result"]
+        status = api(sock, "status")["result"]
         assert api(os.path.join(d, "api.sock"), "quit")["ok"]
         assert g.wait(timeout=60) == 0, g.output[-3000:]
     finally:
@@ -64,7 +78,7 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
             p.stop()
 
     report = agent.parse(g.output)
-    for name in ("virtio-list", "virtio-rng", "virtio-console-echo"):
+    for name in ("virtio-list", "virtio-rng", "virtio-console-echo", "virtio-faults"):
         assert report.tests.get(name, ("missing",))[0] == "pass", report.summary() + g.output[-3000:]
     found = virtio_devices(report)
     for t in TRANSPORTS:
@@ -86,6 +100,10 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
 
     assert len(status["devices"]) == len(devices)
     for dev in status["devices"]:
+        if dev["type"] == "rng":
+            # Probed, reset, probed again, then refused: the driver marked it FAILED.
+            assert dev["activations"] >= 2, dev
+            assert dev["status"] & 0x80 and not dev["status"] & 0x04, dev
         assert dev["activations"] >= 1, dev
         assert dev["notifies"] > 0, dev
         # Every queue notify went through its ioeventfd: none reached the VMM as an exit.

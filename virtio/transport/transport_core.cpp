@@ -94,6 +94,10 @@ bool TransportCore::driver_ok() const noexcept
 bool TransportCore::accept_features() noexcept
 {
     const std::uint64_t f = driver_features_;
+    if (refuse_features_ok_.load()) {
+        spdlog::info("{}: FEATURES_OK refused (injected fault)", name());
+        return false;
+    }
     // virtio 1.2 §2.2.1: the driver MUST NOT accept a feature the device did not offer.
     if ((f & ~offered_) != 0) {
         VMM_LOG_GUEST(spdlog::level::warn, "{}: driver accepted features {:#x} that were not offered; FEATURES_OK refused",

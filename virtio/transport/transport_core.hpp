@@ -99,6 +99,10 @@ public:
     // notification. Any thread.
     void signal_needs_reset() noexcept;
 
+    // Injected fault (the API's fault-inject): FEATURES_OK does not stick while set, as if the
+    // device could not work with any feature set. Any thread.
+    void set_refuse_features_ok(bool refuse) noexcept { refuse_features_ok_.store(refuse); }
+    [[nodiscard]] bool refuses_features_ok() const noexcept { return refuse_features_ok_.load(); }
     // Counters for tests and the API (any thread).
     [[nodiscard]] std::uint64_t trapped_notifies() const noexcept { return trapped_notifies_.load(); }
     [[nodiscard]] std::uint64_t kicked_notifies() const noexcept;
@@ -140,6 +144,7 @@ private:
     std::vector<std::unique_ptr<QueueKick>> kicks_;
     std::atomic<std::uint64_t> trapped_notifies_ { 0 };
     std::atomic<std::uint64_t> activations_ { 0 };
+    std::atomic<bool> refuse_features_ok_ { false };
 };
 
 } // namespace vmm::virtio

@@ -285,24 +285,68 @@ Result<nlohmann::json> VirtioDevices::resize_block(const std::string& id, std::u
     return fail(Errc::not_found, "no block device \"{}\" (block devices: {})", id, known.empty() ? "none" : known);
 }
 
-Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const nlohmann::json& faults)
+Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const nlohmann::json& request)
 {
-    auto* blk = dynamic_cast<virtio::block::BlockDevice*>(VMM_TRY(find_device(id, "block")));
-    auto* faulty = blk != nullptr ? dynamic_cast<virtio::block::FaultBackend*>(&blk->backend()) : nullptr;
-    if (faulty == nullptr) {
-        return fail(Errc::unsupported, "device \"{}\" takes no injected faults (block devices do)", id);
+    virtio::Device* device = VMM_TRY(find_device(id, ""));
+    virtio::TransportCore* c = nullptr;
+    for (auto& s : slots_) {
+        if (s.id == id) {
+            c = core(s);
+        }
     }
-    auto rules = VMM_TRY(virtio::block::parse_block_faults(faults, "faults"));
-    VMM_TRY(faulty->set_faults(std::move(rules)));
-    return nlohmann::json { { "id", id }, { "faults", virtio::block::faults_json(faulty->faults()) } };
+    VMM_ASSERT(c != nullptr); // find_device found its transport
+    // Checked first, applied after: a bad request changes nothing.
+    std::optional<std::vector<virtio::block::BlockFault>> rules;
+    virtio::block::FaultBackend* faulty = nullptr;
+    if (const auto f = request.find("faults"); f != request.end()) {
+        auto* blk = dynamic_cast<virtio::block::BlockDevice*>(device);
+        faulty = blk != nullptr ? dynamic_cast<virtio::block::FaultBackend*>(&blk->backend()) : nullptr;
+        if (faulty == nullptr) {
+            return fail(Errc::unsupported, "device \"{}\" takes no request fault rules (\"faults\"); block devices do", id);
+        }
+        rules = VMM_TRY(virtio::block::parse_block_faults(*f, "faults"));
+    }
+    std::optional<bool> refuse;
+    if (const auto r = request.find("refuse_features_ok"); r != request.end()) {
+        if (!r->is_boolean()) {
+            return fail(Errc::invalid_argument, "refuse_features_ok: expected true or false");
+        }
+        refuse = r->get<bool>();
+    }
+    bool needs_reset = false;
+    if (const auto n = request.find("needs_reset"); n != request.end()) {
+        if (!n->is_boolean()) {
+            return fail(Errc::invalid_argument, "needs_reset: expected true (false does nothing)");
+        }
+        needs_reset = n->get<bool>();
+    }
+    if (!rules && !refuse && !needs_reset) {
+        return fail(Errc::invalid_argument,
+            "fault-inject needs \"faults\" (block request rules), \"needs_reset\": true or \"refuse_features_ok\"");
+    }
+    if (rules) {
+        VMM_TRY(faulty->set_faults(std::move(*rules)));
+    }
+    if (refuse) {
+        c->set_refuse_features_ok(*refuse);
+    }
+    if (needs_reset) {
+        spdlog::info("{}: DEVICE_NEEDS_RESET (injected fault)", c->name());
+        c->signal_needs_reset();
+    }
+    nlohmann::json out = { { "id", id }, { "status", c->status() }, { "refuse_features_ok", c->refuses_features_ok() } };
+    if (faulty != nullptr) {
+        out["faults"] = virtio::block::faults_json(faulty->faults());
+    }
+    return out;
 }
 
 Result<virtio::Device*> VirtioDevices::find_device(const std::string& id, std::string_view type)
 {
     std::string known;
     for (auto& s : slots_) {
-        if (s.type != type) {
-            continue;
+        if (!type.empty() && s.type != type) {
+            continue; // an empty type: any device
         }
         if (s.id == id) {
             virtio::TransportCore* c = core(s);
@@ -313,7 +357,8 @@ Result<virtio::Device*> VirtioDevices::find_device(const std::string& id, std::s
         }
         known += (known.empty() ? "" : ", ") + s.id;
     }
-    return fail(Errc::not_found, "no {} device \"{}\" ({} devices: {})", type, id, type, known.empty() ? "none" : known);
+    const std::string_view kind = type.empty() ? std::string_view("virtio") : type;
+    return fail(Errc::not_found, "no {} device \"{}\" ({} devices: {})", kind, id, kind, known.empty() ? "none" : known);
 }
 
 Result<nlohmann::json> VirtioDevices::set_net_link(const std::string& id, bool up)

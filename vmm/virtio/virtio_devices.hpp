@@ -98,8 +98,10 @@ public:
     // API "vsock-reset": the vsock device `id` drops its connections and sends its driver
     // TRANSPORT_RESET (the guest's sockets see the reset; a guest agent reconnects).
     [[nodiscard]] Result<nlohmann::json> vsock_reset(const std::string& id);
-    // Replaces a block device's injected fault rules (an empty array clears them).
-    [[nodiscard]] Result<nlohmann::json> inject_faults(const std::string& id, const nlohmann::json& faults);
+    // The API's fault-inject on one device: "faults" replaces a block device's request rules
+    // (an empty array clears them), "needs_reset": true sets DEVICE_NEEDS_RESET with a config
+    // interrupt, "refuse_features_ok" makes FEATURES_OK fail (true) or work again (false).
+    [[nodiscard]] Result<nlohmann::json> inject_faults(const std::string& id, const nlohmann::json& request);
     // API "net-announce": the net device `id` asks its driver to announce itself.
     [[nodiscard]] Result<nlohmann::json> net_announce(const std::string& id);
 

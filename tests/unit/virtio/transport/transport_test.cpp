@@ -81,6 +81,38 @@ TEST_CASE("FEATURES_OK does not stick when the driver accepts a feature that was
     }
 }
 
+TEST_CASE("an injected refusal makes FEATURES_OK fail until it is lifted", "[virtio][transport][faults]")
+{
+    for (auto t : all_transports()) {
+        INFO(to_string(t));
+        auto rig = echo_rig(t);
+        rig->core().set_refuse_features_ok(true);
+        CHECK_FALSE(rig->driver().negotiate(0));
+        CHECK(rig->driver().status() == ACK_DRIVER);
+        rig->driver().set_status(0);
+        rig->core().set_refuse_features_ok(false);
+        Running running(*rig);
+        CHECK(ping(*rig, running.q0));
+    }
+}
+
+TEST_CASE("an injected DEVICE_NEEDS_RESET on a running device goes away with a reset", "[virtio][transport][faults]")
+{
+    for (auto t : all_transports()) {
+        INFO(to_string(t));
+        auto rig = echo_rig(t);
+        {
+            Running running(*rig);
+            rig->core().signal_needs_reset();
+            CHECK(rig->driver().needs_reset());
+            rig->driver().set_status(0);
+            CHECK_FALSE(rig->driver().needs_reset());
+        }
+        Running again(*rig);
+        CHECK(ping(*rig, again.q0));
+    }
+}
+
 TEST_CASE("FEATURES_OK does not stick without VERSION_1", "[virtio][transport]")
 {
     for (auto t : all_transports()) {
