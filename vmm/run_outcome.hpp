@@ -17,6 +17,8 @@ struct RunOutcome {
     int guest_code = 0;   // the value written to the test-exit port (End::test_exit)
     std::string detail;   // what stopped it, in words
     nlohmann::json vcpus; // each vCPU's state when the deadline passed (End::timeout)
+    // The drivers' violations of the spec's driver requirements (VirtioDevices::driver_violations).
+    nlohmann::json driver_violations = nlohmann::json::array();
 };
 
 [[nodiscard]] inline const char* end_name(RunOutcome::End end) noexcept

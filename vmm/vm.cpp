@@ -584,12 +584,13 @@ RunOutcome Vm::run()
     for (auto& v : d.vcpus) {
         v->join();
     }
-    // No vCPU runs now; stop every device from touching guest memory before it goes away.
+    RunOutcome out;
     if (d.virtio) {
+        out.driver_violations = d.virtio->driver_violations();
+        // No vCPU runs now; stop every device from touching guest memory before it goes away.
         d.virtio->reset_all();
     }
 
-    RunOutcome out;
     const StopEvent e = d.stop_event.value_or(StopEvent { StopReason::error, 1, "event loop ended unexpectedly" });
     out.detail = e.detail;
     switch (e.reason) {
@@ -631,6 +632,8 @@ RunOutcome Vm::run()
 
 RunOutcome run_vm(const config::VmConfig& cfg, const VmHooks& hooks)
 {
+    // Violations of the VMs a guest reboot ended, reported with the last one's.
+    nlohmann::json earlier = nlohmann::json::array();
     for (;;) {
         bool user_error = false;
         auto vm = Vm::create(cfg, &user_error, hooks);
@@ -648,7 +651,11 @@ RunOutcome run_vm(const config::VmConfig& cfg, const VmHooks& hooks)
             return out;
         }
         auto outcome = (*vm)->run();
+        for (auto& v : outcome.driver_violations) {
+            earlier.push_back(std::move(v));
+        }
         if (!outcome.restart) {
+            outcome.driver_violations = std::move(earlier);
             return outcome;
         }
         spdlog::info("guest rebooted: restarting the VM");

@@ -21,7 +21,7 @@ def vireo_test(vireo, kernel, initramfs, tests, out, cmdline_extra="", extra=())
     cmdline = f"{BASE_CMDLINE} vireo.test={tests} {cmdline_extra}".strip()
     return Guest([vireo, "test", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
                   "--memory", "256M", "--console", "stdio", "--results", out / "results.json",
-                  "--junit", out / "results.xml", *KNOWN, *extra])
+                  "--junit", out / "results.xml", "--strict", *KNOWN, *extra])
 
 
 def leaves(case, path=()):
@@ -37,14 +37,17 @@ def test_kunit_ktap_and_kernel_failures_become_results(vireo, kvm, guest_kernel,
     # with a failure, and makes the kernel WARN, oops and report a hung task (LKDTM). The guest
     # powers off normally: the verdict comes from the console.
     # KUnit prints at KERN_INFO and a WARN at KERN_WARNING: loglevel=7 undoes the base "quiet".
+    # Two virtio devices for --strict to look at: a clean Linux driver breaks no rule.
     g = vireo_test(vireo, guest_kernel, guest_initramfs, "harness-failures", tmp_path,
-                   cmdline_extra="kunit.enable=1 loglevel=7")
+                   cmdline_extra="kunit.enable=1 loglevel=7",
+                   extra=("--device", "type=rng,transport=pci", "--device", "type=rng,transport=mmio"))
     rc = g.wait(timeout=300)
     assert (tmp_path / "results.json").exists(), g.output[-3000:]
     r = json.loads((tmp_path / "results.json").read_text())
     assert rc == 4, (r["reason"], g.output[-3000:])
     assert r["verdict"] == "fail" and r["exit_status"] == 4
     assert r["run"]["end"] == "poweroff"
+    assert r["driver_conformance"] == {"strict": True, "devices": []}
 
     tests = {t["name"]: t for t in r["ktap"]["tests"]}
     # The kernel's suites: all passed, the example suite's skips and parameterised cases kept.

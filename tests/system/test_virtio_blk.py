@@ -84,7 +84,9 @@ def test_filesystem_discard_readonly_and_resize(vireo, kvm, guest_kernel, guest_
         assert reply["result"]["capacity_sectors"] == 65536
         assert g.wait_for("blk.faults=seen", timeout=120), g.output[-4000:]
         # Each rule fired as often as the guest's requests called for; the API shows it.
-        faults = next(dev for dev in api(sock, "status")["result"]["devices"] if dev.get("id") == "faulty")
+        devices = api(sock, "status")["result"]["devices"]
+        assert all(dev["driver_violations"] == [] for dev in devices), devices
+        faults = next(dev for dev in devices if dev.get("id") == "faulty")
         fired = [r["fired"] for r in faults["device"]["faults"]]
         assert fired[:3] == [1, 1, 1] and fired[3] >= 1, faults
         cleared = api(sock, "fault-inject", id="faulty", faults=[])

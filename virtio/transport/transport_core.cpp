@@ -64,11 +64,13 @@ void TransportCore::write_driver_features_word(std::uint32_t select, std::uint32
 {
     if ((status() & VIRTIO_CONFIG_S_FEATURES_OK) != 0) {
         VMM_LOG_GUEST(spdlog::level::warn, "{}: driver features written after FEATURES_OK; ignored", name());
+        conformance_.record(DriverRule::features_after_features_ok);
         return;
     }
     if (select >= 2) {
         if (value != 0) {
             VMM_LOG_GUEST(spdlog::level::warn, "{}: driver accepted features in word {}; none exist", name(), select);
+            conformance_.record(DriverRule::feature_not_offered);
         }
         return;
     }
@@ -102,11 +104,13 @@ bool TransportCore::accept_features() noexcept
     if ((f & ~offered_) != 0) {
         VMM_LOG_GUEST(spdlog::level::warn, "{}: driver accepted features {:#x} that were not offered; FEATURES_OK refused",
             name(), f & ~offered_);
+        conformance_.record(DriverRule::feature_not_offered);
         return false;
     }
     // §6.1: a driver MUST accept VERSION_1 if offered; this device has no legacy interface.
     if (!has_feature(f, VIRTIO_F_VERSION_1)) {
         VMM_LOG_GUEST(spdlog::level::warn, "{}: driver did not accept VIRTIO_F_VERSION_1; FEATURES_OK refused", name());
+        conformance_.record(DriverRule::version_1_not_accepted);
         return false;
     }
     // §6.1: a device MAY fail FEATURES_OK when ACCESS_PLATFORM is offered and not accepted.
@@ -143,8 +147,16 @@ void TransportCore::write_status(std::uint8_t value)
     if ((old & ~value) != 0) {
         VMM_LOG_GUEST(spdlog::level::warn, "{}: driver cleared status bits {:#x} without a reset; ignored", name(),
             old & ~value);
+        conformance_.record(DriverRule::status_bit_cleared);
     }
     const auto added = static_cast<std::uint8_t>(value & ~old);
+    // Any step of initialisation after FAILED, without the reset in between.
+    constexpr std::uint8_t INIT_STEPS = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER
+        | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK;
+    if ((old & VIRTIO_CONFIG_S_FAILED) != 0 && (added & INIT_STEPS) != 0) {
+        VMM_LOG_GUEST(spdlog::level::warn, "{}: driver went on initialising after FAILED without a reset", name());
+        conformance_.record(DriverRule::reinit_after_failed);
+    }
     auto next = static_cast<std::uint8_t>(old | added);
     if ((added & VIRTIO_CONFIG_S_FEATURES_OK) != 0 && !accept_features()) {
         next = static_cast<std::uint8_t>(next & ~VIRTIO_CONFIG_S_FEATURES_OK);
@@ -159,6 +171,9 @@ void TransportCore::write_status(std::uint8_t value)
         // §3.1.1: FEATURES_OK comes before DRIVER_OK. A driver that skips it (or whose
         // features were refused) cannot have a working device.
         VMM_LOG_GUEST(spdlog::level::warn, "{}: DRIVER_OK without FEATURES_OK", name());
+        if (!refuse_features_ok_.load()) { // an injected refusal is the device's doing
+            conformance_.record(DriverRule::driver_ok_without_features_ok);
+        }
         signal_needs_reset();
         return;
     }
@@ -290,7 +305,13 @@ void TransportCore::notify_trapped(std::uint32_t value) noexcept
         = has_feature(negotiated_, VIRTIO_F_NOTIFICATION_DATA) ? decode_notification_data(value).vqn : value;
     if (index >= kicks_.size()) {
         VMM_LOG_GUEST(spdlog::level::warn, "{}: notify for queue {}, which does not exist", name(), index);
+        conformance_.record(DriverRule::notify_unknown_queue);
         return;
+    }
+    // Seen exactly here, where the status is read at the moment of the write; a notify that an
+    // ioeventfd takes reaches the loop later, when a reset may already have come between.
+    if (!driver_ok()) {
+        conformance_.record(DriverRule::notify_before_driver_ok);
     }
     kicks_[index]->signal();
 }

@@ -11,6 +11,7 @@
 
 #include "virtio/device.hpp"
 #include "virtio/interrupt.hpp"
+#include "virtio/transport/conformance.hpp"
 #include "virtio/queue/queue_config.hpp"
 #include "virtio/transport/transport_host.hpp"
 
@@ -103,6 +104,9 @@ public:
     // device could not work with any feature set. Any thread.
     void set_refuse_features_ok(bool refuse) noexcept { refuse_features_ok_.store(refuse); }
     [[nodiscard]] bool refuses_features_ok() const noexcept { return refuse_features_ok_.load(); }
+    // The driver's violations of the spec's driver requirements seen so far (any thread).
+    [[nodiscard]] ConformanceLog& conformance() noexcept { return conformance_; }
+    [[nodiscard]] const ConformanceLog& conformance() const noexcept { return conformance_; }
     // Counters for tests and the API (any thread).
     [[nodiscard]] std::uint64_t trapped_notifies() const noexcept { return trapped_notifies_.load(); }
     [[nodiscard]] std::uint64_t kicked_notifies() const noexcept;
@@ -145,6 +149,7 @@ private:
     std::atomic<std::uint64_t> trapped_notifies_ { 0 };
     std::atomic<std::uint64_t> activations_ { 0 };
     std::atomic<bool> refuse_features_ok_ { false };
+    ConformanceLog conformance_;
 };
 
 } // namespace vmm::virtio

@@ -43,17 +43,18 @@ struct RunFlags {
     std::optional<std::string_view> junit;
     std::optional<std::string_view> console_log;
     std::vector<std::string_view> known_failures;
+    bool strict = false;
 };
 
 struct Flag {
     std::string_view name;
     std::string_view metavar;
-    std::optional<std::string_view> RunFlags::*field; // nullptr: a flag that repeats, into `list`
-    bool test_only = false;
+    std::optional<std::string_view> RunFlags::*field; // nullptr: a flag that repeats, into `list`,
+    bool test_only = false;                            // or (no list either) a switch without a value
     std::vector<std::string_view> RunFlags::*list = nullptr;
 };
 
-constexpr std::array<Flag, 16> FLAGS { {
+constexpr std::array<Flag, 17> FLAGS { {
     { "--config", "FILE", &RunFlags::config },
     { "--kernel", "PATH", &RunFlags::kernel },
     { "--initrd", "PATH", &RunFlags::initrd },
@@ -70,11 +71,12 @@ constexpr std::array<Flag, 16> FLAGS { {
     { "--junit", "FILE", &RunFlags::junit, true },
     { "--console-log", "FILE", &RunFlags::console_log, true },
     { "--known-failure", "TEXT", nullptr, true, &RunFlags::known_failures },
+    { "--strict", "", nullptr, true, nullptr },
 } };
 
-constexpr std::array<std::string_view, 18> RUN_OPTION_NAMES { "--config", "--kernel", "--initrd", "--cmdline",
+constexpr std::array<std::string_view, 19> RUN_OPTION_NAMES { "--config", "--kernel", "--initrd", "--cmdline",
     "--cpus", "--memory", "--console", "--device", "--api-socket", "--log-level", "--on-reboot", "--timeout",
-    "--results", "--junit", "--console-log", "--known-failure", "--help", "-h" };
+    "--results", "--junit", "--console-log", "--known-failure", "--strict", "--help", "-h" };
 constexpr std::array<std::string_view, 6> COMMAND_NAMES { "run", "test", "validate", "help", "--help", "--version" };
 
 const Flag* find_flag(std::string_view name)
@@ -114,6 +116,13 @@ Result<bool> collect_run_flags(std::span<const std::string_view> args, RunFlags&
         if (flag->test_only && command != "test") {
             return fail(Errc::invalid_argument, "{} is an option of the test command; use vireo test {} ...",
                 name, name);
+        }
+        if (flag->field == nullptr && flag->list == nullptr) {
+            if (eq != std::string_view::npos) {
+                return fail(Errc::invalid_argument, "{} takes no value; give it alone", name);
+            }
+            flags.strict = true; // the one switch
+            continue;
         }
         std::string_view value;
         if (eq != std::string_view::npos) {
@@ -269,6 +278,7 @@ Result<TestOptions> test_options(const RunFlags& flags)
     }
     TestOptions t;
     t.timeout_seconds = VMM_TRY(flag_timeout(flags.timeout));
+    t.strict = flags.strict;
     for (const std::string_view text : flags.known_failures) {
         if (text.empty()) {
             return fail(Errc::invalid_argument, "--known-failure: the text is empty; give a part of the report's lines, "
@@ -423,6 +433,8 @@ Options of test (besides all of run's):
                          as NAME.console.log)
   --known-failure TEXT   a kernel failure whose report has a line containing TEXT is
                          listed as known and does not fail the run (repeatable)
+  --strict               the drivers' violations of the virtio spec's driver requirements
+                         (always in the results) fail the run
 
 An option's value follows it or is attached with '=' (--cpus=2); a value that starts with
 "--" must be attached. Relative paths resolve against the current directory; in a config

@@ -21,6 +21,7 @@ struct TestOptions {
     std::optional<std::filesystem::path> junit;       // JUnit XML
     std::optional<std::filesystem::path> console_log; // default: beside the results
     std::vector<std::string> known_failures;          // texts that mark a kernel failure as known
+    bool strict = false; // a driver's spec violation fails the run
 };
 
 struct Command {

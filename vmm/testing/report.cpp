@@ -178,9 +178,20 @@ void write_suite(std::string& out, const XmlSuite& s)
     out += "  </testsuite>\n";
 }
 
+std::uint64_t violation_count(const RunOutcome& run)
+{
+    std::uint64_t n = 0;
+    for (const auto& dev : run.driver_violations) {
+        for (const auto& v : dev.value("violations", json::array())) {
+            n += v.value("count", std::uint64_t { 0 });
+        }
+    }
+    return n;
+}
+
 } // namespace
 
-Verdict judge(const RunOutcome& run, const ConsoleFindings& console)
+Verdict judge(const RunOutcome& run, const ConsoleFindings& console, bool strict)
 {
     using End = RunOutcome::End;
     const KtapCounts counts = count_cases(console.ktap);
@@ -211,6 +222,15 @@ Verdict judge(const RunOutcome& run, const ConsoleFindings& console)
     case End::poweroff:
     case End::reset:
         break;
+    }
+    if (strict && violation_count(run) > 0) {
+        const auto& dev = run.driver_violations.front();
+        const auto& v = dev["violations"].front();
+        return { "fail", config::EXIT_TEST_FAILED,
+            fmt::format("--strict: the drivers broke the virtio spec's driver requirements {} times; first: device {} ({}), "
+                        "§{}: {}",
+                violation_count(run), dev.value("id", std::string()), dev.value("type", std::string()),
+                v.value("section", std::string()), v.value("text", std::string())) };
     }
     if (counts.fail > 0 || kernel > 0) {
         std::string first;
@@ -259,6 +279,7 @@ nlohmann::json results_json(
                 { "dropped", console.ktap_dropped }, { "tests", std::move(tests) } } },
         { "kernel_failures", std::move(failures) },
         { "kernel_failures_not_listed", console.failures_overflow },
+        { "driver_conformance", { { "strict", ctx.strict }, { "devices", run.driver_violations } } },
     };
     if (run.end == RunOutcome::End::test_exit) {
         r["run"]["guest_exit_code"] = run.guest_code;
@@ -306,6 +327,23 @@ std::string junit_xml(
             x.failure_body = joined(f.excerpt);
         }
         vm.cases.push_back(std::move(x));
+    }
+    for (const auto& dev : run.driver_violations) {
+        for (const auto& v : dev.value("violations", json::array())) {
+            XmlCase x;
+            x.classname = "vm.conformance";
+            x.name = fmt::format("{} ({}): {}", dev.value("id", std::string()), dev.value("type", std::string()),
+                v.value("rule", std::string()));
+            const std::string what = fmt::format("§{} {} ({} times)", v.value("section", std::string()),
+                v.value("text", std::string()), v.value("count", std::uint64_t { 0 }));
+            if (ctx.strict) {
+                x.failure_type = "conformance";
+                x.failure_message = what;
+            } else {
+                x.skipped = "not --strict: " + what;
+            }
+            vm.cases.push_back(std::move(x));
+        }
     }
     std::vector<XmlSuite> suites;
     suites.push_back(std::move(vm));

@@ -23,7 +23,8 @@ struct Verdict {
     std::string reason; // one line
 };
 
-[[nodiscard]] Verdict judge(const RunOutcome& run, const ConsoleFindings& console);
+// With `strict`, a driver's violation of the spec's driver requirements fails the run too.
+[[nodiscard]] Verdict judge(const RunOutcome& run, const ConsoleFindings& console, bool strict = false);
 
 // What the results describe besides the run itself.
 struct TestContext {
@@ -32,6 +33,7 @@ struct TestContext {
     std::optional<std::filesystem::path> console_log;
     std::optional<double> timeout_seconds;
     double seconds = 0; // how long the run took
+    bool strict = false;
 };
 
 [[nodiscard]] nlohmann::json results_json(

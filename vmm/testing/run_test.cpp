@@ -134,12 +134,13 @@ int run_test(const config::VmConfig& cfg, const config::TestOptions& options)
     }
     ConsoleFindings console = (*monitor)->finish();
     mark_known(console.failures, options.known_failures);
-    const Verdict verdict = judge(run, console);
+    const Verdict verdict = judge(run, console, options.strict);
     TestContext ctx;
     ctx.kernel = printable_text(cfg.kernel.string());
     ctx.cmdline = printable_text(cfg.cmdline);
     ctx.console_log = options.console_log;
     ctx.timeout_seconds = options.timeout_seconds;
+    ctx.strict = options.strict;
     ctx.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
     bool written = true;
@@ -161,6 +162,13 @@ int run_test(const config::VmConfig& cfg, const config::TestOptions& options)
     for (const auto& f : console.failures) {
         std::fprintf(stderr, "vireo: kernel %s%s at console line %llu: %s\n", f.known ? "(known) " : "",
             kind_name(f.kind), static_cast<unsigned long long>(f.line), f.title.c_str());
+    }
+    for (const auto& dev : run.driver_violations) {
+        for (const auto& v : dev["violations"]) {
+            std::fprintf(stderr, "vireo: driver of %s (%s) broke §%s %u times: %s\n", dev.value("id", std::string()).c_str(),
+                dev.value("type", std::string()).c_str(), v.value("section", std::string()).c_str(),
+                static_cast<unsigned>(v.value("count", std::uint64_t { 0 })), v.value("text", std::string()).c_str());
+        }
     }
     if (!written) {
         return verdict.exit_status == 0 ? config::EXIT_VMM_ERROR : verdict.exit_status;

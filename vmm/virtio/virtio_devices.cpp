@@ -235,6 +235,7 @@ nlohmann::json VirtioDevices::status() const
             { "activations", c->activations() },
             { "notifies", c->kicked_notifies() },
             { "trapped_notifies", c->trapped_notifies() },
+            { "driver_violations", c->conformance().to_json() },
         };
         if (auto device = c->device().status(); !device.is_null()) {
             entry["device"] = std::move(device);
@@ -283,6 +284,20 @@ Result<nlohmann::json> VirtioDevices::resize_block(const std::string& id, std::u
         return nlohmann::json { { "id", s.id }, { "capacity_sectors", capacity }, { "size", capacity * 512 } };
     }
     return fail(Errc::not_found, "no block device \"{}\" (block devices: {})", id, known.empty() ? "none" : known);
+}
+
+nlohmann::json VirtioDevices::driver_violations() const
+{
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& s : slots_) {
+        const virtio::TransportCore* c = core(s);
+        if (c == nullptr || c->conformance().total() == 0) {
+            continue;
+        }
+        out.push_back({ { "id", s.id }, { "type", s.type }, { "transport", config::to_string(s.transport) },
+            { "violations", c->conformance().to_json() } });
+    }
+    return out;
 }
 
 Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const nlohmann::json& request)

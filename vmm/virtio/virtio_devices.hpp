@@ -98,6 +98,9 @@ public:
     // API "vsock-reset": the vsock device `id` drops its connections and sends its driver
     // TRANSPORT_RESET (the guest's sockets see the reset; a guest agent reconnects).
     [[nodiscard]] Result<nlohmann::json> vsock_reset(const std::string& id);
+    // Each device whose driver broke a driver requirement of the spec the transport can see:
+    // [{"id", "type", "transport", "violations": [{"rule", "section", "text", "count"}]}].
+    [[nodiscard]] nlohmann::json driver_violations() const;
     // The API's fault-inject on one device: "faults" replaces a block device's request rules
     // (an empty array clears them), "needs_reset": true sets DEVICE_NEEDS_RESET with a config
     // interrupt, "refuse_features_ok" makes FEATURES_OK fail (true) or work again (false).

@@ -64,6 +64,7 @@ TEST_CASE("the usage text names both commands and every run option", "[config]")
     CHECK_THAT(text, Contains("--results FILE"));
     CHECK_THAT(text, Contains("--junit FILE"));
     CHECK_THAT(text, Contains("--console-log FILE"));
+    CHECK_THAT(text, Contains("--strict"));
 }
 
 TEST_CASE("the exit status constants have the documented values and the usage text lists them", "[config]")
@@ -323,6 +324,10 @@ TEST_CASE("test takes run's options and its own; the console log goes beside the
     CHECK_THAT(error_text(parse({ "test", "--kernel", "/k", "--known-failure=" })), Contains("the text is empty"));
     CHECK_THAT(error_text(parse({ "run", "--kernel", "/k", "--known-failure", "x" })),
         Contains("an option of the test command"));
+    CHECK(parse({ "test", "--kernel", "/k", "--strict" }).value().test.strict);
+    CHECK_FALSE(parse({ "test", "--kernel", "/k" }).value().test.strict);
+    CHECK_THAT(error_text(parse({ "test", "--kernel", "/k", "--strict=yes" })), Contains("--strict takes no value"));
+    CHECK_THAT(error_text(parse({ "run", "--kernel", "/k", "--strict" })), Contains("an option of the test command"));
 }
 
 TEST_CASE("test's options are refused on run, and bad values are refused", "[config]")

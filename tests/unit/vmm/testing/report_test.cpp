@@ -144,3 +144,29 @@ TEST_CASE("a known kernel failure is listed but does not fail the run", "[testin
     CHECK(v2.name == "fail");
     CHECK_THAT(v2.reason, Contains("1 kernel failure; first: BUG: KASAN: oob in g"));
 }
+
+TEST_CASE("driver violations are reported, and fail the run only with --strict", "[testing][report]")
+{
+    RunOutcome run = ended(RunOutcome::End::poweroff);
+    run.driver_violations = nlohmann::json::parse(R"([{"id": "rng0", "type": "rng", "transport": "pci",
+        "violations": [{"rule": "status_bit_cleared", "section": "2.1.1",
+                        "text": "The driver MUST NOT clear a device status bit.", "count": 2}]}])");
+    const auto console = console_with(KTAP_OK);
+    const Verdict lenient = judge(run, console);
+    CHECK(lenient.name == "pass");
+    const Verdict strict = judge(run, console, true);
+    CHECK(strict.name == "fail");
+    CHECK(strict.exit_status == vmm::config::EXIT_TEST_FAILED);
+    CHECK_THAT(strict.reason, Contains("rng0") && Contains("§2.1.1") && Contains("2 times"));
+
+    TestContext ctx;
+    ctx.strict = true;
+    const auto j = results_json(run, console, strict, ctx);
+    CHECK(j["driver_conformance"]["strict"] == true);
+    CHECK(j["driver_conformance"]["devices"][0]["violations"][0]["count"] == 2);
+    const auto xml = junit_xml(run, console, strict, ctx);
+    CHECK_THAT(xml, Contains("<testcase classname=\"vm.conformance\" name=\"rng0 (rng): status_bit_cleared\""));
+    CHECK_THAT(xml, Contains("<failure type=\"conformance\""));
+    const auto xml_lenient = junit_xml(run, console, lenient, TestContext {});
+    CHECK_THAT(xml_lenient, Contains("<skipped message=\"not --strict: §2.1.1"));
+}
