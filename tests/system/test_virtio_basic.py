@@ -56,6 +56,14 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
     sock = os.path.join(d, "api.sock")
     try:
         # Injected faults, in step with tests/guest/tests/virtio-faults.
+        assert g.wait_for("faults.timing=ready", timeout=140), g.output[-4000:]
+        for t in TRANSPORTS:
+            reply = api(sock, "fault-inject", id=f"rng-{t}", delay_interrupts_ms=300, config_interrupt_every_ms=100)
+            assert reply["ok"] and reply["result"]["timing"]["delay_interrupts_ms"] == 300, reply
+        assert g.wait_for("faults.timing_seen=", timeout=140), g.output[-4000:]
+        for t in TRANSPORTS:
+            reply = api(sock, "fault-inject", id=f"rng-{t}", delay_interrupts_ms=0, config_interrupt_every_ms=0)
+            assert reply["ok"] and reply["result"]["timing"]["config_interrupts"] >= 3, reply
         assert g.wait_for("faults.ready=", timeout=140), g.output[-4000:]
         for t in TRANSPORTS:
             reply = api(sock, "fault-inject", id=f"rng-{t}", needs_reset=True)

@@ -49,8 +49,24 @@ TransportCore::~TransportCore() = default;
 Result<> TransportCore::init()
 {
     kicks_.clear();
+    timing_ = std::make_unique<TimingFaults>(
+        host_->loop(), num_queues(), [this](std::uint16_t q) { device_->on_queue_notify(q); },
+        [this](std::uint16_t q) {
+            if (driver_ok()) { // not after a reset that came while the interrupt waited
+                interrupt_->trigger_queue(q);
+            }
+        },
+        [this] {
+            if (driver_ok()) {
+                interrupt_->trigger_config();
+            }
+        });
     for (std::uint16_t i = 0; i < num_queues(); ++i) {
-        kicks_.push_back(VMM_TRY(host_->make_kick([this, i] { device_->on_queue_notify(i); })));
+        kicks_.push_back(VMM_TRY(host_->make_kick([this, i] {
+            if (!timing_->hold_notify(i)) {
+                device_->on_queue_notify(i);
+            }
+        })));
     }
     return {};
 }

@@ -12,6 +12,7 @@
 #include "virtio/device.hpp"
 #include "virtio/interrupt.hpp"
 #include "virtio/transport/conformance.hpp"
+#include "virtio/transport/timing_faults.hpp"
 #include "virtio/queue/queue_config.hpp"
 #include "virtio/transport/transport_host.hpp"
 
@@ -104,6 +105,9 @@ public:
     // device could not work with any feature set. Any thread.
     void set_refuse_features_ok(bool refuse) noexcept { refuse_features_ok_.store(refuse); }
     [[nodiscard]] bool refuses_features_ok() const noexcept { return refuse_features_ok_.load(); }
+    // Timing faults from the API (loop thread); null before init().
+    [[nodiscard]] TimingFaults* timing() noexcept { return timing_.get(); }
+    [[nodiscard]] const TimingFaults* timing() const noexcept { return timing_.get(); }
     // The driver's violations of the spec's driver requirements seen so far (any thread).
     [[nodiscard]] ConformanceLog& conformance() noexcept { return conformance_; }
     [[nodiscard]] const ConformanceLog& conformance() const noexcept { return conformance_; }
@@ -121,7 +125,13 @@ private:
     class InterruptRelay final : public Interrupt {
     public:
         InterruptRelay(TransportCore& core, Interrupt& target) : core_(&core), target_(&target) {}
-        void trigger_queue(std::uint16_t queue_index) noexcept override { target_->trigger_queue(queue_index); }
+        void trigger_queue(std::uint16_t queue_index) noexcept override
+        {
+            if (core_->timing_ && core_->timing_->hold_queue_irq(queue_index)) {
+                return; // sent later (an injected delay)
+            }
+            target_->trigger_queue(queue_index);
+        }
         void trigger_config() noexcept override { target_->trigger_config(); }
         void signal_needs_reset() noexcept override { core_->signal_needs_reset(); }
 
@@ -150,6 +160,7 @@ private:
     std::atomic<std::uint64_t> activations_ { 0 };
     std::atomic<bool> refuse_features_ok_ { false };
     ConformanceLog conformance_;
+    std::unique_ptr<TimingFaults> timing_; // destroyed first: its timers call into the rest
 };
 
 } // namespace vmm::virtio

@@ -213,6 +213,17 @@ virtio::TransportCore* VirtioDevices::core(const Slot& slot) const noexcept
     return nullptr;
 }
 
+namespace {
+
+nlohmann::json timing_json(const virtio::TimingFaults& t)
+{
+    return { { "delay_interrupts_ms", t.interrupt_delay().count() }, { "config_interrupt_every_ms", t.config_period().count() },
+        { "held_notifies", t.held_notifies() }, { "delayed_interrupts", t.delayed_interrupts() },
+        { "config_interrupts", t.config_interrupts() } };
+}
+
+} // namespace
+
 nlohmann::json VirtioDevices::status() const
 {
     nlohmann::json out = nlohmann::json::array();
@@ -237,6 +248,10 @@ nlohmann::json VirtioDevices::status() const
             { "trapped_notifies", c->trapped_notifies() },
             { "driver_violations", c->conformance().to_json() },
         };
+        if (const auto* t = c->timing(); t != nullptr && (t->held_notifies() + t->delayed_interrupts() + t->config_interrupts() > 0
+                                              || t->interrupt_delay().count() > 0 || t->config_period().count() > 0)) {
+            entry["injected_timing"] = timing_json(*t);
+        }
         if (auto device = c->device().status(); !device.is_null()) {
             entry["device"] = std::move(device);
         }
@@ -328,6 +343,31 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         }
         refuse = r->get<bool>();
     }
+    // Timing faults: {"stall_queue": {"queue": 0, "ms": 2000}}, "delay_interrupts_ms": 50,
+    // "config_interrupt_every_ms": 100 (0 turns either off).
+    auto millis = [&](const char* key) -> Result<std::optional<std::chrono::milliseconds>> {
+        const auto v = request.find(key);
+        if (v == request.end()) {
+            return std::optional<std::chrono::milliseconds> {};
+        }
+        if (!v->is_number_unsigned()) {
+            return fail(Errc::invalid_argument, "{}: expected a whole number of milliseconds", key);
+        }
+        return std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(v->get<std::uint64_t>() & 0xffffffffU));
+    };
+    const auto irq_delay = VMM_TRY(millis("delay_interrupts_ms"));
+    const auto config_every = VMM_TRY(millis("config_interrupt_every_ms"));
+    std::optional<std::pair<std::uint16_t, std::chrono::milliseconds>> stall;
+    if (const auto st = request.find("stall_queue"); st != request.end()) {
+        const auto q = st->is_object() ? st->find("queue") : st->end();
+        const auto ms = st->is_object() ? st->find("ms") : st->end();
+        if (!st->is_object() || q == st->end() || ms == st->end() || !q->is_number_unsigned() || !ms->is_number_unsigned()
+            || q->get<std::uint64_t>() > 0xffff) {
+            return fail(Errc::invalid_argument, "stall_queue: expected {{\"queue\": INDEX, \"ms\": MILLISECONDS}}");
+        }
+        stall.emplace(static_cast<std::uint16_t>(q->get<std::uint64_t>()),
+            std::chrono::milliseconds(ms->get<std::uint64_t>() & 0xffffffffU));
+    }
     bool needs_reset = false;
     if (const auto n = request.find("needs_reset"); n != request.end()) {
         if (!n->is_boolean()) {
@@ -335,9 +375,20 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         }
         needs_reset = n->get<bool>();
     }
-    if (!rules && !refuse && !needs_reset) {
+    if (!rules && !refuse && !needs_reset && !irq_delay && !config_every && !stall) {
         return fail(Errc::invalid_argument,
-            "fault-inject needs \"faults\" (block request rules), \"needs_reset\": true or \"refuse_features_ok\"");
+            "fault-inject needs one of \"faults\" (block request rules), \"needs_reset\": true, \"refuse_features_ok\", "
+            "\"stall_queue\", \"delay_interrupts_ms\" or \"config_interrupt_every_ms\"");
+    }
+    virtio::TimingFaults& timing = *c->timing();
+    if (stall) {
+        VMM_TRY(timing.stall_queue(stall->first, stall->second));
+    }
+    if (irq_delay) {
+        VMM_TRY(timing.delay_interrupts(*irq_delay));
+    }
+    if (config_every) {
+        VMM_TRY(timing.config_interrupts_every(*config_every));
     }
     if (rules) {
         VMM_TRY(faulty->set_faults(std::move(*rules)));
@@ -349,7 +400,8 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         spdlog::info("{}: DEVICE_NEEDS_RESET (injected fault)", c->name());
         c->signal_needs_reset();
     }
-    nlohmann::json out = { { "id", id }, { "status", c->status() }, { "refuse_features_ok", c->refuses_features_ok() } };
+    nlohmann::json out = { { "id", id }, { "status", c->status() }, { "refuse_features_ok", c->refuses_features_ok() },
+        { "timing", timing_json(timing) } };
     if (faulty != nullptr) {
         out["faults"] = virtio::block::faults_json(faulty->faults());
     }
