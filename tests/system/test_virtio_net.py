@@ -97,7 +97,7 @@ def test_tap_with_offloads_multiqueue_rss_and_iperf3(vireo, kvm, guest_kernel, g
     sock = os.path.join(d, "api.sock")
     g = boot(vireo, guest_kernel, guest_initramfs_bench,
              "vireo.test=virtio-net vireo.net=tap vireo.net_addr=192.168.77.2/24 vireo.net_peer=192.168.77.1 "
-             "vireo.net_rss_test=1 vireo.net_link_test=2",
+             "vireo.net_rss_test=1 vireo.net_link_test=2 vireo.net_fault_test=1",
              [f"type=net,transport={transport},id=net0,backend=tap,tap={tap},num_queues=4,mtu=9000"],
              cpus=4, memory="512M", extra=["--api-socket", sock], netns=ns)
 
@@ -106,6 +106,19 @@ def test_tap_with_offloads_multiqueue_rss_and_iperf3(vireo, kvm, guest_kernel, g
         return [p["rx_frames"] for p in device["pairs"]], device
 
     try:
+        # Injected faults, in step with the guest's pings: two sent frames lost, every received
+        # frame duplicated until the guest has seen it.
+        assert g.wait_for("VIREO-AGENT: info net.faults_ready=", timeout=140), g.output[-4000:]
+        reply = api(sock, "fault-inject", id="net0", seed=3, faults=[
+            {"direction": "tx", "action": "drop", "count": 2},
+            {"direction": "rx", "action": "duplicate"}])
+        assert reply["ok"], reply
+        assert g.wait_for("VIREO-AGENT: info net.faults=", timeout=90), g.output[-4000:]
+        net_status = next(dev for dev in api(sock, "status")["result"]["devices"] if dev["type"] == "net")
+        hits = [r["hit"] for r in net_status["device"]["backend"]["faults"]["rules"]]
+        rules = api(sock, "fault-inject", id="net0", faults=[])["result"]
+        faults = next(dev for dev in api(sock, "status")["result"]["devices"] if dev["type"] == "net")
+        assert faults["driver_violations"] == [], faults
         assert g.wait_for("VIREO-AGENT: info net.rss_moved=", timeout=140), g.output[-4000:]
         before, device = rx_per_pair()
         assert g.wait_for("VIREO-AGENT: info net.rss_probe=", timeout=60), g.output[-4000:]
@@ -130,6 +143,9 @@ def test_tap_with_offloads_multiqueue_rss_and_iperf3(vireo, kvm, guest_kernel, g
     assert info["net.channels"] == "4"
     offloads = info["net.offloads"]
     assert "tx-checksumming:on" in offloads and "tcp-segmentation-offload:on" in offloads, offloads
+    assert "dup=1" in info["net.faults"], info["net.faults"]
+    assert hits[0] == 2 and hits[1] >= 1, hits
+    assert rules["faults"]["rules"] == [], rules
     assert float(info["net.iperf_tx"]) > 0 and float(info["net.iperf_rx"]) > 0
     assert float(info["net.iperf_udp_tx"]) > 0 and float(info["net.iperf_udp_rx"]) > 0
     # The driver spread the default table over the four queues; weight 0 1 0 0 moved every

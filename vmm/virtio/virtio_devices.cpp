@@ -7,6 +7,7 @@
 #include "arch/x86_64/layout.hpp"
 #include "virtio/devices/block/block_device.hpp"
 #include "virtio/devices/block/fault_backend.hpp"
+#include "virtio/devices/net/backend/fault_backend.hpp"
 #include "virtio/devices/net/net_device.hpp"
 #include "virtio/devices/vsock/vsock_device.hpp"
 #include "virtio/registry.hpp"
@@ -328,13 +329,28 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     // Checked first, applied after: a bad request changes nothing.
     std::optional<std::vector<virtio::block::BlockFault>> rules;
     virtio::block::FaultBackend* faulty = nullptr;
+    std::optional<std::vector<virtio::net::NetFault>> net_rules;
+    virtio::net::FaultNetBackend* net_faulty = nullptr;
+    std::uint64_t seed = 1;
     if (const auto f = request.find("faults"); f != request.end()) {
         auto* blk = dynamic_cast<virtio::block::BlockDevice*>(device);
+        auto* net = dynamic_cast<virtio::net::NetDevice*>(device);
         faulty = blk != nullptr ? dynamic_cast<virtio::block::FaultBackend*>(&blk->backend()) : nullptr;
-        if (faulty == nullptr) {
-            return fail(Errc::unsupported, "device \"{}\" takes no request fault rules (\"faults\"); block devices do", id);
+        net_faulty = net != nullptr ? dynamic_cast<virtio::net::FaultNetBackend*>(&net->backend()) : nullptr;
+        if (faulty != nullptr) {
+            rules = VMM_TRY(virtio::block::parse_block_faults(*f, "faults"));
+        } else if (net_faulty != nullptr) {
+            net_rules = VMM_TRY(virtio::net::parse_net_faults(*f, "faults"));
+            if (const auto sd = request.find("seed"); sd != request.end()) {
+                if (!sd->is_number_unsigned()) {
+                    return fail(Errc::invalid_argument, "seed: expected a whole number");
+                }
+                seed = sd->get<std::uint64_t>();
+            }
+        } else {
+            return fail(Errc::unsupported,
+                "device \"{}\" takes no request fault rules (\"faults\"); block and net devices do", id);
         }
-        rules = VMM_TRY(virtio::block::parse_block_faults(*f, "faults"));
     }
     std::optional<bool> refuse;
     if (const auto r = request.find("refuse_features_ok"); r != request.end()) {
@@ -375,7 +391,7 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         }
         needs_reset = n->get<bool>();
     }
-    if (!rules && !refuse && !needs_reset && !irq_delay && !config_every && !stall) {
+    if (!rules && !net_rules && !refuse && !needs_reset && !irq_delay && !config_every && !stall) {
         return fail(Errc::invalid_argument,
             "fault-inject needs one of \"faults\" (block request rules), \"needs_reset\": true, \"refuse_features_ok\", "
             "\"stall_queue\", \"delay_interrupts_ms\" or \"config_interrupt_every_ms\"");
@@ -393,6 +409,9 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     if (rules) {
         VMM_TRY(faulty->set_faults(std::move(*rules)));
     }
+    if (net_rules) {
+        VMM_TRY(net_faulty->set_faults(std::move(*net_rules), seed));
+    }
     if (refuse) {
         c->set_refuse_features_ok(*refuse);
     }
@@ -404,6 +423,9 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         { "timing", timing_json(timing) } };
     if (faulty != nullptr) {
         out["faults"] = virtio::block::faults_json(faulty->faults());
+    }
+    if (net_faulty != nullptr) {
+        out["faults"] = virtio::net::net_faults_json(net_faulty->faults(), net_faulty->seed());
     }
     return out;
 }

@@ -16,8 +16,8 @@
 namespace vmm::virtio::net {
 namespace {
 
-constexpr std::array<std::string_view, 13> KEYS { "backend", "tap", "forward", "hostname", "restrict", "mac", "mtu",
-    "num_queues", "queue_size", "speed", "duplex", "offloads", "rss" };
+constexpr std::array<std::string_view, 15> KEYS { "backend", "tap", "forward", "hostname", "restrict", "mac", "mtu",
+    "num_queues", "queue_size", "speed", "duplex", "offloads", "rss", "faults", "fault_seed" };
 constexpr std::array<std::string_view, 2> BACKENDS { "user", "tap" };
 constexpr std::array<std::string_view, 2> DUPLEX { "half", "full" };
 
@@ -160,6 +160,12 @@ Result<NetConfig> parse_net_config(const config::DeviceConfig& entry)
     if (const auto* mtu = params::find(p, "mtu")) {
         o.mtu = static_cast<std::uint16_t>(VMM_TRY(params::as_uint(*mtu, "mtu", NetOptions::MIN_MTU, NetOptions::MAX_MTU)));
     }
+    if (const auto* f = params::find(p, "faults")) {
+        out.faults = VMM_TRY(parse_net_faults(*f, "faults"));
+    }
+    if (const auto* seed = params::find(p, "fault_seed")) {
+        out.fault_seed = VMM_TRY(params::as_uint(*seed, "fault_seed", 0, UINT64_MAX));
+    }
     if (const auto* n = params::find(p, "num_queues")) {
         out.num_queues = static_cast<std::uint16_t>(VMM_TRY(params::as_uint(*n, "num_queues", 1, NetOptions::MAX_QUEUE_PAIRS)));
     }
@@ -212,7 +218,11 @@ Result<std::unique_ptr<Device>> make_net(const config::DeviceConfig& entry, Devi
         }
         backend = VMM_TRY(SlirpBackend::create(resources.loop->io(), user, cfg.options.mac));
     }
-    return std::unique_ptr<Device>(std::make_unique<NetDevice>(std::move(backend), cfg.options));
+    // Every net device can take faults from the API at run time; without rules the wrapper
+    // only passes frames on.
+    auto faulty = std::make_unique<FaultNetBackend>(std::move(backend), resources.loop, cfg.fault_seed);
+    VMM_TRY(faulty->set_faults(cfg.faults, cfg.fault_seed));
+    return std::unique_ptr<Device>(std::make_unique<NetDevice>(std::move(faulty), cfg.options));
 }
 
 } // namespace vmm::virtio::net

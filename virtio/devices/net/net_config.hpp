@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "virtio/devices/net/backend/fault_backend.hpp"
 #include "virtio/devices/net/net_device.hpp"
 #include "virtio/registry.hpp"
 
@@ -42,6 +43,8 @@ struct NetConfig {
     bool restrict = false;
     std::optional<std::uint16_t> num_queues; // unset: the vCPU count
     NetOptions options;
+    std::vector<NetFault> faults; // injected faults (testing a guest's network stack)
+    std::uint64_t fault_seed = 1;
 };
 
 [[nodiscard]] std::span<const std::string_view> net_config_keys() noexcept;
