@@ -38,8 +38,8 @@ TEST_CASE("a stalled queue holds its notifies and delivers one when the stall en
 {
     Rig rig;
     CHECK_FALSE(rig.faults.hold_notify(0)); // nothing stalled yet
-    REQUIRE(rig.faults.stall_queue(0, 40ms));
     const auto start = Clock::now();
+    REQUIRE(rig.faults.stall_queue(0, 40ms));
     CHECK(rig.faults.hold_notify(0));
     CHECK(rig.faults.hold_notify(0));
     CHECK_FALSE(rig.faults.hold_notify(1)); // the other queue runs
