@@ -104,7 +104,7 @@ def test_kunit_alone_without_initramfs_passes(vireo, kvm, guest_kernel, tmp_path
                "--console", "off", "--timeout", "200", "--junit", tmp_path / "junit.xml", *KNOWN])
     rc = g.wait(timeout=260)
     log = (tmp_path / "junit.console.log").read_text(errors="replace")
-    assert rc == 0, g.output[-2000:] + log[-3000:]
+    assert rc == 0, "console log tail:\n" + log[-3000:] + "\nVMM output:\n" + g.output[-1500:]
     root = ET.parse(tmp_path / "junit.xml").getroot()
     cases = [c for c in root.iter("testcase") if c.get("classname") == "list-kunit-test"]
     assert len(cases) > 30 and all(c.find("failure") is None for c in cases), ET.tostring(root)[:3000]

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "virtio/memory/guest_slice.hpp"
 #include "vmm/base/result.hpp"
 
@@ -76,6 +78,8 @@ public:
     virtual void drain() noexcept = 0;
     // For log lines and the API.
     [[nodiscard]] virtual std::string describe() const = 0;
+    // For the API's status: the backend's own state (injected faults), or null.
+    [[nodiscard]] virtual nlohmann::json status() const { return nullptr; }
 };
 
 } // namespace vmm::virtio::block

@@ -2,8 +2,6 @@
 // BlockDevice: request parsing and validation, host operations, completion, cache mode, resize.
 #include "virtio/devices/block/block_device.hpp"
 
-#include "virtio/devices/block/fault_backend.hpp"
-
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -653,11 +651,7 @@ void BlockDevice::finish(std::uint32_t slot) noexcept
 
 nlohmann::json BlockDevice::status() const
 {
-    const auto* faulty = dynamic_cast<const FaultBackend*>(backend_.get());
-    if (faulty == nullptr || faulty->faults().empty()) {
-        return nullptr;
-    }
-    return nlohmann::json { { "faults", faults_json(faulty->faults()) } };
+    return backend_->status();
 }
 
 void BlockDevice::io_batch_done() noexcept

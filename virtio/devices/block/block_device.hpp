@@ -104,7 +104,7 @@ public:
         return queue_index < coalescers_.size() ? coalescers_[queue_index].get() : nullptr;
     }
     [[nodiscard]] BlockBackend& backend() noexcept { return *backend_; }
-    // Injected fault rules and their counters, when the backend takes faults.
+    // The backend's status (injected fault rules and their counters), or null.
     [[nodiscard]] nlohmann::json status() const override;
 
 private:

@@ -258,6 +258,11 @@ void FaultBackend::drain() noexcept
     }
 }
 
+nlohmann::json FaultBackend::status() const
+{
+    return faults_.empty() ? nlohmann::json(nullptr) : nlohmann::json { { "faults", faults_json(faults_) } };
+}
+
 void FaultBackend::io_complete(std::uint64_t tag, int result) noexcept
 {
     if (sink_ != nullptr) {

@@ -72,6 +72,8 @@ public:
     }
     void drain() noexcept override;
     [[nodiscard]] std::string describe() const override { return inner_->describe(); }
+    // The rules and their counters, when there are any.
+    [[nodiscard]] nlohmann::json status() const override;
 
 private:
     struct Delayed {
