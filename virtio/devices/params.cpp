@@ -42,6 +42,27 @@ Result<> check_keys(const json& obj, std::string_view where, std::span<const std
     return {};
 }
 
+Result<std::vector<Element>> object_array(
+    const json& v, std::string_view where, std::size_t max, std::span<const std::string_view> allowed)
+{
+    if (!v.is_array()) {
+        return fail(Errc::invalid_argument, "{}: expected an array of fault rules, got {}", where, v.type_name());
+    }
+    if (v.size() > max) {
+        return fail(Errc::out_of_range, "{}: {} rules; at most {}", where, v.size(), max);
+    }
+    std::vector<Element> out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        Element e { &v[i], fmt::format("{}[{}]", where, i) };
+        if (!v[i].is_object()) {
+            return fail(Errc::invalid_argument, "{}: expected an object, got {}", e.where, v[i].type_name());
+        }
+        VMM_TRY(check_keys(v[i], e.where, allowed));
+        out.push_back(std::move(e));
+    }
+    return out;
+}
+
 const json* find(const json& obj, std::string_view key)
 {
     const auto it = obj.find(key);

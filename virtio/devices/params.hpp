@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,6 +26,15 @@ namespace vmm::virtio::params {
 // Every key of `obj` is one of `allowed`; `where` is the object's own path ("" at the top).
 [[nodiscard]] Result<> check_keys(
     const nlohmann::json& obj, std::string_view where, std::span<const std::string_view> allowed);
+
+// An array of at most `max` objects, each with only keys from `allowed`: the objects, with
+// their paths ("where[i]"), for the caller to read. Messages name the array or the element.
+struct Element {
+    const nlohmann::json* object;
+    std::string where;
+};
+[[nodiscard]] Result<std::vector<Element>> object_array(
+    const nlohmann::json& v, std::string_view where, std::size_t max, std::span<const std::string_view> allowed);
 
 // The value under `key`, or null when absent.
 [[nodiscard]] const nlohmann::json* find(const nlohmann::json& obj, std::string_view key);

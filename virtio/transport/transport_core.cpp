@@ -187,9 +187,7 @@ void TransportCore::write_status(std::uint8_t value)
         // §3.1.1: FEATURES_OK comes before DRIVER_OK. A driver that skips it (or whose
         // features were refused) cannot have a working device.
         VMM_LOG_GUEST(spdlog::level::warn, "{}: DRIVER_OK without FEATURES_OK", name());
-        if (!refuse_features_ok_.load()) { // an injected refusal is the device's doing
-            conformance_.record(DriverRule::driver_ok_without_features_ok);
-        }
+        conformance_.record(DriverRule::driver_ok_without_features_ok);
         signal_needs_reset();
         return;
     }

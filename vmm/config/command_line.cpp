@@ -49,9 +49,10 @@ struct RunFlags {
 struct Flag {
     std::string_view name;
     std::string_view metavar;
-    std::optional<std::string_view> RunFlags::*field; // nullptr: a flag that repeats, into `list`,
-    bool test_only = false;                            // or (no list either) a switch without a value
+    std::optional<std::string_view> RunFlags::*field; // nullptr: a flag that repeats (`list`) or a switch
+    bool test_only = false;
     std::vector<std::string_view> RunFlags::*list = nullptr;
+    bool RunFlags::*toggle = nullptr; // a switch without a value
 };
 
 constexpr std::array<Flag, 17> FLAGS { {
@@ -71,7 +72,7 @@ constexpr std::array<Flag, 17> FLAGS { {
     { "--junit", "FILE", &RunFlags::junit, true },
     { "--console-log", "FILE", &RunFlags::console_log, true },
     { "--known-failure", "TEXT", nullptr, true, &RunFlags::known_failures },
-    { "--strict", "", nullptr, true, nullptr },
+    { "--strict", "", nullptr, true, nullptr, &RunFlags::strict },
 } };
 
 constexpr std::array<std::string_view, 19> RUN_OPTION_NAMES { "--config", "--kernel", "--initrd", "--cmdline",
@@ -117,11 +118,11 @@ Result<bool> collect_run_flags(std::span<const std::string_view> args, RunFlags&
             return fail(Errc::invalid_argument, "{} is an option of the test command; use vireo test {} ...",
                 name, name);
         }
-        if (flag->field == nullptr && flag->list == nullptr) {
+        if (flag->toggle != nullptr) {
             if (eq != std::string_view::npos) {
                 return fail(Errc::invalid_argument, "{} takes no value; give it alone", name);
             }
-            flags.strict = true; // the one switch
+            flags.*(flag->toggle) = true;
             continue;
         }
         std::string_view value;

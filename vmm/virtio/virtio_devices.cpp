@@ -2,6 +2,7 @@
 // VirtioDevices: planning, building and reporting.
 #include "vmm/virtio/virtio_devices.hpp"
 
+#include <algorithm>
 #include <iterator>
 
 #include "arch/x86_64/layout.hpp"
@@ -369,7 +370,9 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         if (!v->is_number_unsigned()) {
             return fail(Errc::invalid_argument, "{}: expected a whole number of milliseconds", key);
         }
-        return std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(v->get<std::uint64_t>() & 0xffffffffU));
+        // Clamped, not wrapped: a huge value stays huge and TimingFaults refuses it.
+        return std::optional<std::chrono::milliseconds>(
+            std::chrono::milliseconds(std::min<std::uint64_t>(v->get<std::uint64_t>(), UINT32_MAX)));
     };
     const auto irq_delay = VMM_TRY(millis("delay_interrupts_ms"));
     const auto config_every = VMM_TRY(millis("config_interrupt_every_ms"));
@@ -382,7 +385,7 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
             return fail(Errc::invalid_argument, "stall_queue: expected {{\"queue\": INDEX, \"ms\": MILLISECONDS}}");
         }
         stall.emplace(static_cast<std::uint16_t>(q->get<std::uint64_t>()),
-            std::chrono::milliseconds(ms->get<std::uint64_t>() & 0xffffffffU));
+            std::chrono::milliseconds(std::min<std::uint64_t>(ms->get<std::uint64_t>(), UINT32_MAX)));
     }
     bool needs_reset = false;
     if (const auto n = request.find("needs_reset"); n != request.end()) {

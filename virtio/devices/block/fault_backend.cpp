@@ -50,20 +50,10 @@ bool matches(const BlockFault& f, const IoRequest& r) noexcept
 
 Result<std::vector<BlockFault>> parse_block_faults(const nlohmann::json& v, std::string_view where)
 {
-    if (!v.is_array()) {
-        return fail(Errc::invalid_argument, "{}: expected an array of fault rules, got {}", where, v.type_name());
-    }
-    if (v.size() > FaultBackend::MAX_RULES) {
-        return fail(Errc::out_of_range, "{}: {} rules; at most {}", where, v.size(), FaultBackend::MAX_RULES);
-    }
     std::vector<BlockFault> out;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        const std::string at = fmt::format("{}[{}]", where, i);
-        const nlohmann::json& o = v[i];
-        if (!o.is_object()) {
-            return fail(Errc::invalid_argument, "{}: expected an object, got {}", at, o.type_name());
-        }
-        VMM_TRY(params::check_keys(o, at, KEYS));
+    const auto elements = VMM_TRY(params::object_array(v, where, FaultBackend::MAX_RULES, KEYS));
+    for (const auto& [obj, at] : elements) {
+        const nlohmann::json& o = *obj;
         BlockFault f;
         if (const auto* op = params::find(o, "op")) {
             f.op = static_cast<BlockFault::Op>(VMM_TRY(params::as_choice(*op, params::join(at, "op"), OP_NAMES)));

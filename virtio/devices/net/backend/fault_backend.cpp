@@ -43,20 +43,10 @@ void gather(std::span<const iovec> iov, std::size_t limit, std::vector<std::uint
 
 Result<std::vector<NetFault>> parse_net_faults(const nlohmann::json& v, std::string_view where)
 {
-    if (!v.is_array()) {
-        return fail(Errc::invalid_argument, "{}: expected an array of fault rules, got {}", where, v.type_name());
-    }
-    if (v.size() > FaultNetBackend::MAX_RULES) {
-        return fail(Errc::out_of_range, "{}: {} rules; at most {}", where, v.size(), FaultNetBackend::MAX_RULES);
-    }
     std::vector<NetFault> out;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        const std::string at = fmt::format("{}[{}]", where, i);
-        const nlohmann::json& o = v[i];
-        if (!o.is_object()) {
-            return fail(Errc::invalid_argument, "{}: expected an object, got {}", at, o.type_name());
-        }
-        VMM_TRY(params::check_keys(o, at, KEYS));
+    const auto elements = VMM_TRY(params::object_array(v, where, FaultNetBackend::MAX_RULES, KEYS));
+    for (const auto& [obj, at] : elements) {
+        const nlohmann::json& o = *obj;
         NetFault f;
         const auto* action = params::find(o, "action");
         if (action == nullptr) {

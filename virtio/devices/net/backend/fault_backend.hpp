@@ -45,6 +45,7 @@ public:
 
     // `loop` runs the readiness of duplicated frames (which wait here, not in the host).
     FaultNetBackend(std::unique_ptr<NetBackend> inner, EventLoop* loop, std::uint64_t seed);
+    ~FaultNetBackend() override { *alive_ = false; }
 
     // Replaces the rules and restarts the generator from the seed. Loop thread.
     [[nodiscard]] Result<> set_faults(std::vector<NetFault> faults, std::uint64_t seed);
@@ -81,9 +82,6 @@ private:
     // A received frame to give the guest once more (rx duplicate), per queue.
     std::vector<std::optional<std::vector<std::uint8_t>>> again_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-
-public:
-    ~FaultNetBackend() override { *alive_ = false; }
 };
 
 } // namespace vmm::virtio::net
