@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Run every libFuzzer target (tests/fuzz/fuzz_*) of a build directory briefly, after replaying its regression inputs, and
-write a JUnit file with one test case per target.
+write a JUnit file with one test case per target. Targets run side by side, one per CPU (each is
+single-threaded).
 
 usage: fuzz-smoke.py BUILD_DIR JUNIT_FILE [SECONDS]
 
@@ -9,6 +10,8 @@ fixed); each is replayed first, then the target fuzzes for SECONDS (default 30) 
 corpus in tests/data/fuzz-corpus/<target>/ plus a scratch copy. A crash, a sanitizer report or
 a timeout fails the target; the crashing input is left in test-results/fuzz-artifacts/.
 """
+import concurrent.futures
+import os
 import pathlib
 import subprocess
 import sys
@@ -52,7 +55,8 @@ def main(argv):
     targets = sorted(p for p in (build / "tests" / "fuzz").glob("fuzz_*") if p.is_file() and p.stat().st_mode & 0o111)
     if not targets:
         cases.append(("fuzz targets", 0.0, f"no fuzz_* executables in {build}/tests/fuzz"))
-    for exe in targets:
+
+    def one(exe):
         t0 = time.monotonic()
         try:
             failure = run_target(exe, exe.name, seconds, artifacts)
@@ -61,7 +65,10 @@ def main(argv):
         if failure:
             # The JUnit file may not travel with the log: the log says why, too.
             print(f"fuzz-smoke: {exe.name} FAILED: {failure[-3000:]}", file=sys.stderr)
-        cases.append((exe.name, time.monotonic() - t0, failure))
+        return (exe.name, time.monotonic() - t0, failure)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        cases.extend(pool.map(one, targets))
     with junit.open("w") as f:
         f.write('<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name="fuzz">')
         for name, secs, failure in cases:

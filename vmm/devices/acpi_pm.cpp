@@ -10,7 +10,7 @@ namespace vmm {
 
 namespace {
 
-void fill(std::span<std::byte> data, std::uint8_t first)
+void fill_first(std::span<std::byte> data, std::uint8_t first)
 {
     for (auto& b : data) {
         b = std::byte { 0 };
@@ -102,12 +102,12 @@ void AcpiGed::press_power_button() noexcept
 void AcpiGed::read(std::uint64_t offset, std::span<std::byte> data) noexcept
 {
     if (offset != 0) {
-        fill(data, 0);
+        fill_first(data, 0);
         return;
     }
     // Read-and-clear in one step, so a press racing with this read is either returned now or
     // stays latched for the next read (its own interrupt triggers that read).
-    fill(data, events_.exchange(0, std::memory_order_acq_rel));
+    fill_first(data, events_.exchange(0, std::memory_order_acq_rel));
 }
 
 void AcpiGed::write(std::uint64_t offset, std::span<const std::byte> data) noexcept

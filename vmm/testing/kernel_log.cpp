@@ -54,7 +54,7 @@ constexpr std::array<Pattern, 31> PATTERNS { {
     { "BUG: ", true, KernelFailureKind::bug },
 } };
 
-std::string clip(std::string_view s)
+std::string clip_report(std::string_view s)
 {
     return clip_text(s, KernelLogScanner::MAX_TEXT);
 }
@@ -124,7 +124,7 @@ void KernelLogScanner::line(std::string_view text)
         } else {
             KernelFailure f;
             f.kind = kind;
-            f.title = clip(text);
+            f.title = clip_report(text);
             f.line = lines_;
             // A WARN or BUG is announced by a "cut here" line just before it, or before the
             // message of a WARN(cond, fmt, ...), which then belongs to the report too.
@@ -134,19 +134,19 @@ void KernelLogScanner::line(std::string_view text)
                 f.excerpt.push_back(previous2_);
                 f.excerpt.push_back(previous_);
             }
-            f.excerpt.push_back(clip(text));
+            f.excerpt.push_back(clip_report(text));
             failures_.push_back(std::move(f));
             in_report_ = true;
         }
     } else if (in_report_) {
         KernelFailure& f = failures_.back();
-        f.excerpt.push_back(clip(text));
+        f.excerpt.push_back(clip_report(text));
         if (ends_report(f.kind, text, f.excerpt.size()) || f.excerpt.size() >= MAX_EXCERPT) {
             in_report_ = false;
         }
     }
     previous2_ = std::move(previous_);
-    previous_ = clip(text);
+    previous_ = clip_report(text);
 }
 
 void mark_known(std::vector<KernelFailure>& failures, const std::vector<std::string>& texts)

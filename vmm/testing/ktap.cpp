@@ -33,7 +33,7 @@ std::size_t leading_blanks(std::string_view s) noexcept
     return n;
 }
 
-std::string clip(std::string_view s)
+std::string clip_ktap(std::string_view s)
 {
     return clip_text(s, KtapParser::MAX_TEXT);
 }
@@ -287,7 +287,7 @@ void KtapParser::add_note(Level& level, std::string_view text)
     if (level.notes.size() >= MAX_DIAGNOSTICS) {
         level.notes.erase(level.notes.begin());
     }
-    level.notes.push_back(clip(text));
+    level.notes.push_back(clip_ktap(text));
 }
 
 void KtapParser::add_result(Level& level, std::string_view body)
@@ -332,9 +332,9 @@ void KtapParser::add_result(Level& level, std::string_view body)
     ++cases_;
     KtapCase c;
     c.number = digits > 0 ? static_cast<std::uint32_t>(number) : static_cast<std::uint32_t>(level.done.size() + 1);
-    c.name = clip(name);
+    c.name = clip_ktap(name);
     c.result = result_of(ok, directive);
-    c.directive = clip(directive_text);
+    c.directive = clip_ktap(directive_text);
     c.diagnostics = std::move(level.notes);
     c.subtests = std::move(level.children);
     level.notes.clear();
@@ -380,7 +380,7 @@ void KtapParser::line(std::string_view text)
             return; // between two levels, or deeper than MAX_DEPTH: not part of the tree
         }
         if (subtest) {
-            level.name = clip(trim(body.substr(10)));
+            level.name = clip_ktap(trim(body.substr(10)));
         } else if (is_plan) {
             level.plan = plan;
         } else {

@@ -13,7 +13,7 @@ namespace vmm::virtio::block {
 
 namespace {
 
-constexpr std::array<std::string_view, 7> KEYS { "op", "first_sector", "last_sector", "every", "count", "error",
+constexpr std::array<std::string_view, 7> RULE_KEYS { "op", "first_sector", "last_sector", "every", "count", "error",
     "latency_ms" };
 constexpr std::array<std::string_view, 6> OP_NAMES { "any", "read", "write", "flush", "discard", "write_zeroes" };
 constexpr std::array<std::string_view, 2> ERROR_NAMES { "eio", "enospc" };
@@ -51,7 +51,7 @@ bool matches(const BlockFault& f, const IoRequest& r) noexcept
 Result<std::vector<BlockFault>> parse_block_faults(const nlohmann::json& v, std::string_view where)
 {
     std::vector<BlockFault> out;
-    const auto elements = VMM_TRY(params::object_array(v, where, FaultBackend::MAX_RULES, KEYS));
+    const auto elements = VMM_TRY(params::object_array(v, where, FaultBackend::MAX_RULES, RULE_KEYS));
     for (const auto& [obj, at] : elements) {
         const nlohmann::json& o = *obj;
         BlockFault f;

@@ -16,8 +16,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-struct Fixture {
-    explicit Fixture(std::uint64_t ram = 128 * MiB) : mem(make_memory(ram))
+struct BzFixture {
+    explicit BzFixture(std::uint64_t ram = 128 * MiB) : mem(make_memory(ram))
     {
         req.cmdline = "console=ttyS0 reboot=k";
         req.memory_map = build_e820(mem);
@@ -47,7 +47,7 @@ struct Fixture {
 
 TEST_CASE("a bzImage enters at its load address plus 0x200 with RSI at the zero page", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
 
     auto info = f.load(BzImageSpec {});
 
@@ -59,7 +59,7 @@ TEST_CASE("a bzImage enters at its load address plus 0x200 with RSI at the zero 
 
 TEST_CASE("the protected-mode kernel is copied from after the setup sectors to the load address", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     const BzImageSpec spec;
 
     REQUIRE(f.load(spec));
@@ -69,7 +69,7 @@ TEST_CASE("the protected-mode kernel is copied from after the setup sectors to t
 
 TEST_CASE("setup_sects 0 is read as four setup sectors", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.setup_sects = 0;
     spec.real_setup_sects = 4;
@@ -81,7 +81,7 @@ TEST_CASE("setup_sects 0 is read as four setup sectors", "[loader][bzimage]")
 
 TEST_CASE("the zero page holds the kernel's setup header with the loader's fields filled in", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
 
     REQUIRE(f.load(BzImageSpec {}));
 
@@ -101,7 +101,7 @@ TEST_CASE("the zero page holds the kernel's setup header with the loader's field
 
 TEST_CASE("the zero page carries the e820 map of the request", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
 
     REQUIRE(f.load(BzImageSpec {}));
 
@@ -118,7 +118,7 @@ TEST_CASE("the zero page carries the e820 map of the request", "[loader][bzimage
 
 TEST_CASE("bytes after the setup header's own end are not copied into the zero page", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.header_jump = 0x66; // header ends at 0x268, before kernel_info_offset
     auto img = make_bzimage(spec);
@@ -136,7 +136,7 @@ TEST_CASE("bytes after the setup header's own end are not copied into the zero p
 
 TEST_CASE("the command line is written with its NUL at CMDLINE_START", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     const std::string cmdline = "console=ttyS0 reboot=k";
 
     REQUIRE(f.load(BzImageSpec {}));
@@ -149,7 +149,7 @@ TEST_CASE("the command line is written with its NUL at CMDLINE_START", "[loader]
 
 TEST_CASE("a relocatable kernel is loaded at KERNEL_LOAD_ADDR rounded up to its kernel_alignment", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.kernel_alignment = 0x200'0000; // 32 MiB
 
@@ -161,7 +161,7 @@ TEST_CASE("a relocatable kernel is loaded at KERNEL_LOAD_ADDR rounded up to its 
 
 TEST_CASE("a kernel that is not relocatable is loaded at its pref_address", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.relocatable = 0;
     spec.pref_address = 0x20'0000;
@@ -175,7 +175,7 @@ TEST_CASE("a kernel that is not relocatable is loaded at its pref_address", "[lo
 
 TEST_CASE("a command line as long as the kernel's cmdline_size is accepted and one byte more is refused", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.cmdline_size = 16;
     f.req.cmdline = std::string(16, 'a');
@@ -191,7 +191,7 @@ TEST_CASE("a command line as long as the kernel's cmdline_size is accepted and o
 
 TEST_CASE("a command line longer than the command-line area is refused even when the kernel allows more", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.cmdline_size = 0xffff'ffff;
     f.req.cmdline = std::string(CMDLINE_MAX_SIZE, 'a');
@@ -204,7 +204,7 @@ TEST_CASE("a command line longer than the command-line area is refused even when
 
 TEST_CASE("a command line with a NUL byte in it is refused", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     f.req.cmdline = std::string("root=/dev/vda\0quiet", 19);
 
     auto info = f.load(BzImageSpec {});
@@ -215,7 +215,7 @@ TEST_CASE("a command line with a NUL byte in it is refused", "[loader][bzimage]"
 
 TEST_CASE("the initrd is placed at the highest page that fits in RAM and recorded in the zero page", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     const auto initrd_bytes = pattern(10000, 3);
     TempFile initrd(initrd_bytes);
     f.req.initrd = initrd.path();
@@ -230,7 +230,7 @@ TEST_CASE("the initrd is placed at the highest page that fits in RAM and recorde
 
 TEST_CASE("the initrd stays below the kernel's initrd_addr_max", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.initrd_addr_max = 0x3ff'ffff; // last byte at 64 MiB - 1
     TempFile initrd(pattern(10000, 3));
@@ -244,7 +244,7 @@ TEST_CASE("the initrd stays below the kernel's initrd_addr_max", "[loader][bzima
 
 TEST_CASE("an initrd too big for the RAM between the kernel's init_size and the end of RAM is refused", "[loader][bzimage]")
 {
-    Fixture f(32 * MiB); // kernel at 16 MiB needs 4 MiB: 12 MiB left
+    BzFixture f(32 * MiB); // kernel at 16 MiB needs 4 MiB: 12 MiB left
     TempFile initrd(pattern(12 * MiB + 1, 3));
     f.req.initrd = initrd.path();
 
@@ -257,7 +257,7 @@ TEST_CASE("an initrd too big for the RAM between the kernel's init_size and the 
 
 TEST_CASE("an initrd that exactly fills the RAM above the kernel's init_size is accepted", "[loader][bzimage]")
 {
-    Fixture f(32 * MiB);
+    BzFixture f(32 * MiB);
     TempFile initrd(pattern(12 * MiB, 3));
     f.req.initrd = initrd.path();
 
@@ -268,7 +268,7 @@ TEST_CASE("an initrd that exactly fills the RAM above the kernel's init_size is 
 
 TEST_CASE("an empty initrd is refused", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     TempFile initrd(std::vector<std::byte> {});
     f.req.initrd = initrd.path();
 
@@ -280,7 +280,7 @@ TEST_CASE("an empty initrd is refused", "[loader][bzimage]")
 
 TEST_CASE("a kernel whose init_size does not fit in guest RAM is refused", "[loader][bzimage]")
 {
-    Fixture f(32 * MiB);
+    BzFixture f(32 * MiB);
     BzImageSpec spec;
     spec.init_size = 16 * MiB + 0x1000;
 
@@ -293,7 +293,7 @@ TEST_CASE("a kernel whose init_size does not fit in guest RAM is refused", "[loa
 
 TEST_CASE("a file that is not a kernel is refused with its name and what is wrong", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     TempFile file(std::string(4096, 'x'));
     f.req.kernel = file.path();
 
@@ -306,7 +306,7 @@ TEST_CASE("a file that is not a kernel is refused with its name and what is wron
 
 TEST_CASE("a missing kernel file is refused with its name", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     f.req.kernel = "/nonexistent/vireo/bzImage";
 
     auto info = load_kernel(f.mem, f.req);
@@ -317,7 +317,7 @@ TEST_CASE("a missing kernel file is refused with its name", "[loader][bzimage]")
 
 TEST_CASE("a file shorter than the boot sector's magic is not taken for a kernel", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     TempFile file(std::string(16, '\0'));
     f.req.kernel = file.path();
 
@@ -329,7 +329,7 @@ TEST_CASE("a file shorter than the boot sector's magic is not taken for a kernel
 
 TEST_CASE("a bzImage cut short inside its setup header is refused as truncated", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     auto img = make_bzimage(BzImageSpec {});
     img.resize(0x240);
     TempFile file(img);
@@ -344,7 +344,7 @@ TEST_CASE("a bzImage cut short inside its setup header is refused as truncated",
 
 TEST_CASE("a bzImage that ends after its setup code is refused as having no kernel", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     const BzImageSpec spec;
     auto img = make_bzimage(spec);
     img.resize(bz_setup_size(spec));
@@ -359,7 +359,7 @@ TEST_CASE("a bzImage that ends after its setup code is refused as having no kern
 
 TEST_CASE("a bzImage shorter than the kernel size its header declares is refused", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.syssize_extra = 1;
 
@@ -372,7 +372,7 @@ TEST_CASE("a bzImage shorter than the kernel size its header declares is refused
 
 TEST_CASE("boot protocol 2.11 is refused as too old for 64-bit entry", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.version = 0x020b;
 
@@ -385,7 +385,7 @@ TEST_CASE("boot protocol 2.11 is refused as too old for 64-bit entry", "[loader]
 
 TEST_CASE("a bzImage without XLF_KERNEL_64 is refused", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.xloadflags = 0;
 
@@ -397,7 +397,7 @@ TEST_CASE("a bzImage without XLF_KERNEL_64 is refused", "[loader][bzimage]")
 
 TEST_CASE("a relocatable bzImage whose kernel_alignment is not a power of two is refused", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     BzImageSpec spec;
     spec.kernel_alignment = 0x30'0000;
 
@@ -409,7 +409,7 @@ TEST_CASE("a relocatable bzImage whose kernel_alignment is not a power of two is
 
 TEST_CASE("a memory map with more entries than the zero page holds is refused", "[loader][bzimage]")
 {
-    Fixture f;
+    BzFixture f;
     f.req.memory_map.assign(E820_MAX_ENTRIES_ZEROPAGE + 1, E820Entry { 0, 0x1000, E820_RAM });
 
     auto info = f.load(BzImageSpec {});

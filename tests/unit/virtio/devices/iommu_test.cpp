@@ -19,9 +19,9 @@ namespace {
 
 constexpr std::uint64_t IOMMU_BASE = 0xd000'0000;
 constexpr std::uint64_t ECHO_BASE = 0xd000'1000;
-constexpr std::uint32_t EP = 0x10000;
-constexpr std::uint32_t RW = VIRTIO_IOMMU_MAP_F_READ | VIRTIO_IOMMU_MAP_F_WRITE;
-constexpr std::uint64_t PAGE = 0x1000;
+constexpr std::uint32_t IOMMU_EP = 0x10000;
+constexpr std::uint32_t IOMMU_RW = VIRTIO_IOMMU_MAP_F_READ | VIRTIO_IOMMU_MAP_F_WRITE;
+constexpr std::uint64_t IOMMU_PAGE = 0x1000;
 constexpr std::uint64_t IOMMU_FEATURES = feature_bit(VIRTIO_IOMMU_F_MAP_UNMAP) | feature_bit(VIRTIO_IOMMU_F_PROBE)
     | feature_bit(VIRTIO_IOMMU_F_INPUT_RANGE) | feature_bit(VIRTIO_IOMMU_F_DOMAIN_RANGE)
     | feature_bit(VIRTIO_IOMMU_F_BYPASS_CONFIG) | feature_bit(VIRTIO_IOMMU_F_MMIO);
@@ -52,7 +52,7 @@ std::vector<std::byte> attach_req(std::uint32_t domain, std::uint32_t ep, std::u
 }
 
 std::vector<std::byte> map_req(std::uint32_t domain, std::uint64_t vs, std::uint64_t ve, std::uint64_t ps,
-    std::uint32_t flags = RW)
+    std::uint32_t flags = IOMMU_RW)
 {
     auto v = head(VIRTIO_IOMMU_T_MAP, iommu_req::MAP_SIZE);
     put(v, iommu_req::DOMAIN, domain);
@@ -85,14 +85,14 @@ struct Answer {
     std::vector<std::byte> written;
 };
 
-// An IOMMU and an echo device (endpoint EP, behind the IOMMU) on one virtio-mmio bus over one
+// An IOMMU and an echo device (endpoint IOMMU_EP, behind the IOMMU) on one virtio-mmio bus over one
 // fake guest, each with its register-level driver.
 struct Fixture {
     explicit Fixture(IommuDevice::Options options = default_options())
     {
         auto iommu_dev = std::make_unique<IommuDevice>(std::move(options));
         iommu = iommu_dev.get();
-        translated = &iommu->add_endpoint(EP, guest.dma());
+        translated = &iommu->add_endpoint(IOMMU_EP, guest.dma());
         iommu_t = make(std::move(iommu_dev), IOMMU_BASE, &iommu_edges, DmaSpaces { &guest.dma(), nullptr });
         auto echo_dev = std::make_unique<EchoDevice>(1);
         echo = echo_dev.get();
@@ -152,11 +152,11 @@ struct Fixture {
 
     // Identity-maps the pages of [gpa, gpa+len) for the echo device's domain 1, one mapping
     // per page, skipping pages mapped already (rings share pages).
-    void map_identity(std::uint64_t gpa, std::uint64_t len, std::uint32_t flags = RW)
+    void map_identity(std::uint64_t gpa, std::uint64_t len, std::uint32_t flags = IOMMU_RW)
     {
-        for (std::uint64_t p = gpa & ~(PAGE - 1); p < gpa + len; p += PAGE) {
+        for (std::uint64_t p = gpa & ~(IOMMU_PAGE - 1); p < gpa + len; p += IOMMU_PAGE) {
             if (mapped_pages.insert(p).second) {
-                REQUIRE(ok(map_req(1, p, p + PAGE - 1, p, flags)) == VIRTIO_IOMMU_S_OK);
+                REQUIRE(ok(map_req(1, p, p + IOMMU_PAGE - 1, p, flags)) == VIRTIO_IOMMU_S_OK);
             }
         }
     }
@@ -165,7 +165,7 @@ struct Fixture {
     // The echo device's driver, with rings identity-mapped, up to DRIVER_OK.
     void start_echo()
     {
-        REQUIRE(ok(attach_req(1, EP)) == VIRTIO_IOMMU_S_OK);
+        REQUIRE(ok(attach_req(1, IOMMU_EP)) == VIRTIO_IOMMU_S_OK);
         map_identity(echo_q.desc_addr(), split_desc_table_size(8));
         map_identity(echo_q.avail_addr(), split_avail_ring_size(8));
         map_identity(echo_q.used_addr(), split_used_ring_size(8));
@@ -234,11 +234,11 @@ TEST_CASE("a device behind the IOMMU works through mappings of its rings and buf
 {
     Fixture f;
     f.start_echo();
-    const std::uint64_t in = f.guest.alloc(PAGE, PAGE);
-    const std::uint64_t out = f.guest.alloc(PAGE, PAGE);
+    const std::uint64_t in = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    const std::uint64_t out = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
     f.guest.write(in, bytes_of("through the iommu"));
-    f.map_identity(in, PAGE, VIRTIO_IOMMU_MAP_F_READ);
-    f.map_identity(out, PAGE, VIRTIO_IOMMU_MAP_F_WRITE);
+    f.map_identity(in, IOMMU_PAGE, VIRTIO_IOMMU_MAP_F_READ);
+    f.map_identity(out, IOMMU_PAGE, VIRTIO_IOMMU_MAP_F_WRITE);
 
     auto used = f.echo_through(in, out, 17);
 
@@ -252,9 +252,9 @@ TEST_CASE("translations within one mapping are served from the cache until the m
     "[virtio][iommu]")
 {
     Fixture f;
-    REQUIRE(f.ok(attach_req(1, EP)) == VIRTIO_IOMMU_S_OK);
-    const std::uint64_t buf = f.guest.alloc(PAGE, PAGE);
-    f.map_identity(buf, PAGE);
+    REQUIRE(f.ok(attach_req(1, IOMMU_EP)) == VIRTIO_IOMMU_S_OK);
+    const std::uint64_t buf = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    f.map_identity(buf, IOMMU_PAGE);
     const auto& dma = *f.translated;
     const auto* iommu_dma = dynamic_cast<const IommuDma*>(&dma);
     REQUIRE(iommu_dma != nullptr);
@@ -265,7 +265,7 @@ TEST_CASE("translations within one mapping are served from the cache until the m
     REQUIRE(f.ok(map_req(1, 0x9000'0000, 0x9000'0fff, buf)) == VIRTIO_IOMMU_S_OK);
     REQUIRE(dma.resolve(buf + 128, 64, Access::read)); // MAP adds, takes nothing away
     CHECK(iommu_dma->cache_hits() == 2);
-    REQUIRE(f.ok(unmap_req(1, buf, buf + PAGE - 1)) == VIRTIO_IOMMU_S_OK);
+    REQUIRE(f.ok(unmap_req(1, buf, buf + IOMMU_PAGE - 1)) == VIRTIO_IOMMU_S_OK);
     CHECK_FALSE(dma.resolve(buf, 64, Access::read));
     CHECK(iommu_dma->cache_hits() == 2);
 }
@@ -274,13 +274,13 @@ TEST_CASE("an IOVA range over two mappings reaches two scattered guest pages", "
 {
     Fixture f;
     f.start_echo();
-    const std::uint64_t in = f.guest.alloc(PAGE, PAGE);
+    const std::uint64_t in = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
     f.guest.write(in, pattern(2 * 1024));
-    f.map_identity(in, PAGE);
+    f.map_identity(in, IOMMU_PAGE);
     // IOVA 0x4000'0000..0x4000'1fff: the first page onto one buffer, the second onto a page
     // far away in the other RAM region.
-    const std::uint64_t first = f.guest.alloc(PAGE, PAGE);
-    const std::uint64_t second = FakeGuest::RAM1_BASE + 5 * PAGE;
+    const std::uint64_t first = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    const std::uint64_t second = FakeGuest::RAM1_BASE + 5 * IOMMU_PAGE;
     REQUIRE(f.ok(map_req(1, 0x4000'0000, 0x4000'0fff, first)) == VIRTIO_IOMMU_S_OK);
     REQUIRE(f.ok(map_req(1, 0x4000'1000, 0x4000'1fff, second)) == VIRTIO_IOMMU_S_OK);
 
@@ -299,8 +299,8 @@ TEST_CASE("DMA to an unmapped IOVA fails the request, and the fault is reported 
     Fixture f;
     f.start_echo();
     const std::uint64_t event = f.post_event_buffer();
-    const std::uint64_t in = f.guest.alloc(PAGE, PAGE);
-    f.map_identity(in, PAGE);
+    const std::uint64_t in = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    f.map_identity(in, IOMMU_PAGE);
 
     auto used = f.echo_through(in, 0x7000'0000, 16);
 
@@ -309,7 +309,7 @@ TEST_CASE("DMA to an unmapped IOVA fails the request, and the fault is reported 
     CHECK(f.iommu->faults_reported() == 1);
     const auto fault = read_fault(f.guest, event);
     CHECK(fault.reason == VIRTIO_IOMMU_FAULT_R_MAPPING);
-    CHECK(fault.endpoint.get() == EP);
+    CHECK(fault.endpoint.get() == IOMMU_EP);
     CHECK(fault.address.get() == 0x7000'0000);
     CHECK(fault.flags.get() == (VIRTIO_IOMMU_FAULT_F_WRITE | VIRTIO_IOMMU_FAULT_F_ADDRESS));
     CHECK(f.iommu_drv.queue_interrupts(1) >= 1);
@@ -319,10 +319,10 @@ TEST_CASE("a read-only mapping refuses the device's writes", "[virtio][iommu]")
 {
     Fixture f;
     f.start_echo();
-    const std::uint64_t in = f.guest.alloc(PAGE, PAGE);
-    const std::uint64_t out = f.guest.alloc(PAGE, PAGE);
-    f.map_identity(in, PAGE);
-    f.map_identity(out, PAGE, VIRTIO_IOMMU_MAP_F_READ);
+    const std::uint64_t in = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    const std::uint64_t out = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    f.map_identity(in, IOMMU_PAGE);
+    f.map_identity(out, IOMMU_PAGE, VIRTIO_IOMMU_MAP_F_READ);
 
     CHECK_FALSE(f.echo_through(in, out, 16));
     CHECK(f.iommu->faults_reported() == 1);
@@ -334,18 +334,18 @@ TEST_CASE("the VMM keeps working after the guest drives a device to bad DMA; res
 {
     Fixture f;
     f.start_echo();
-    const std::uint64_t in = f.guest.alloc(PAGE, PAGE);
-    const std::uint64_t out = f.guest.alloc(PAGE, PAGE);
-    f.map_identity(in, PAGE);
+    const std::uint64_t in = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    const std::uint64_t out = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    f.map_identity(in, IOMMU_PAGE);
     REQUIRE_FALSE(f.echo_through(in, out, 8));
     REQUIRE(f.echo_drv.needs_reset());
 
-    f.map_identity(out, PAGE);
+    f.map_identity(out, IOMMU_PAGE);
     f.echo_q = DriverSplitQueue(f.guest, 8);
     REQUIRE(f.ok(unmap_req(1, 0, 0xffff'ffff)) == VIRTIO_IOMMU_S_OK);
     f.mapped_pages.clear();
-    f.map_identity(in, PAGE);
-    f.map_identity(out, PAGE);
+    f.map_identity(in, IOMMU_PAGE);
+    f.map_identity(out, IOMMU_PAGE);
     f.map_identity(f.echo_q.desc_addr(), split_desc_table_size(8));
     f.map_identity(f.echo_q.avail_addr(), split_avail_ring_size(8));
     f.map_identity(f.echo_q.used_addr(), split_used_ring_size(8));
@@ -360,12 +360,12 @@ TEST_CASE("an UNMAP is not completed while I/O under the old mapping is in fligh
 {
     Fixture f;
     f.start_echo();
-    const std::uint64_t buf = f.guest.alloc(PAGE, PAGE);
-    f.map_identity(buf, PAGE);
+    const std::uint64_t buf = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    f.map_identity(buf, IOMMU_PAGE);
     // Stands in for a device's asynchronous I/O that resolved the buffer and is still running.
     DmaPin in_flight = f.translated->pin();
     const std::uint64_t out = f.guest.alloc(4);
-    const auto req = unmap_req(1, buf, buf + PAGE - 1);
+    const auto req = unmap_req(1, buf, buf + IOMMU_PAGE - 1);
     const std::uint64_t in = f.guest.alloc(req.size());
     f.guest.write(in, req);
     f.req_q.add({ readable(in, static_cast<std::uint32_t>(req.size())), writable(out, 4) });
@@ -385,14 +385,14 @@ TEST_CASE("a cached translation does not outlive its UNMAP", "[virtio][iommu]")
 {
     Fixture f;
     f.start_echo();
-    const std::uint64_t in = f.guest.alloc(PAGE, PAGE);
-    const std::uint64_t out = f.guest.alloc(PAGE, PAGE);
-    f.map_identity(in, PAGE);
-    f.map_identity(out, PAGE);
+    const std::uint64_t in = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    const std::uint64_t out = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    f.map_identity(in, IOMMU_PAGE);
+    f.map_identity(out, IOMMU_PAGE);
     REQUIRE(f.echo_through(in, out, 8));
     REQUIRE(f.echo_through(in, out, 8));
 
-    REQUIRE(f.ok(unmap_req(1, out, out + PAGE - 1)) == VIRTIO_IOMMU_S_OK);
+    REQUIRE(f.ok(unmap_req(1, out, out + IOMMU_PAGE - 1)) == VIRTIO_IOMMU_S_OK);
     f.mapped_pages.erase(out);
 
     CHECK_FALSE(f.echo_through(in, out, 8));
@@ -404,12 +404,12 @@ TEST_CASE("unmapping a running device's ring stops the queue with DEVICE_NEEDS_R
 {
     Fixture f;
     f.start_echo();
-    const std::uint64_t in = f.guest.alloc(PAGE, PAGE);
-    f.map_identity(in, PAGE);
+    const std::uint64_t in = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    f.map_identity(in, IOMMU_PAGE);
     REQUIRE(f.echo_through(in, in, 8));
-    const std::uint64_t ring_page = f.echo_q.used_addr() & ~(PAGE - 1);
+    const std::uint64_t ring_page = f.echo_q.used_addr() & ~(IOMMU_PAGE - 1);
 
-    REQUIRE(f.ok(unmap_req(1, ring_page, ring_page + PAGE - 1)) == VIRTIO_IOMMU_S_OK);
+    REQUIRE(f.ok(unmap_req(1, ring_page, ring_page + IOMMU_PAGE - 1)) == VIRTIO_IOMMU_S_OK);
     f.echo_q.add({ readable(in, 8), writable(in, 8) });
     f.echo_drv.notify(0);
 
@@ -421,7 +421,7 @@ TEST_CASE("PROBE reports the MSI doorbell window as a reserved MSI region", "[vi
 {
     Fixture f;
 
-    const Answer a = f.send(probe_req(EP), IommuDevice::PROBE_SIZE + 4);
+    const Answer a = f.send(probe_req(IOMMU_EP), IommuDevice::PROBE_SIZE + 4);
 
     CHECK(a.status == VIRTIO_IOMMU_S_OK);
     CHECK(a.used_len == IommuDevice::PROBE_SIZE + 4);
@@ -440,7 +440,7 @@ TEST_CASE("PROBE with a properties area smaller than probe_size is refused witho
 {
     Fixture f;
 
-    const Answer a = f.send(probe_req(EP), 16 + 4);
+    const Answer a = f.send(probe_req(IOMMU_EP), 16 + 4);
 
     CHECK(a.status == VIRTIO_IOMMU_S_INVAL);
     CHECK(std::all_of(a.written.begin(), a.written.begin() + 16, [](std::byte b) { return b == std::byte { 0xaa }; }));
@@ -449,7 +449,7 @@ TEST_CASE("PROBE with a properties area smaller than probe_size is refused witho
 TEST_CASE("PROBE of an unknown endpoint reports NOENT", "[virtio][iommu]")
 {
     Fixture f;
-    CHECK(f.send(probe_req(EP + 1), IommuDevice::PROBE_SIZE + 4).status == VIRTIO_IOMMU_S_NOENT);
+    CHECK(f.send(probe_req(IOMMU_EP + 1), IommuDevice::PROBE_SIZE + 4).status == VIRTIO_IOMMU_S_NOENT);
 }
 
 TEST_CASE("an unknown request type and a request without a head come back unwritten", "[virtio][iommu]")
@@ -476,21 +476,21 @@ TEST_CASE("a request shorter than its type is refused with INVAL", "[virtio][iom
 TEST_CASE("ATTACH with reserved bytes or unknown flags is refused with INVAL", "[virtio][iommu]")
 {
     Fixture f;
-    auto reserved = attach_req(1, EP);
+    auto reserved = attach_req(1, IOMMU_EP);
     reserved[iommu_req::ATTACH_RESERVED + 2] = std::byte { 1 };
 
     CHECK(f.ok(reserved) == VIRTIO_IOMMU_S_INVAL);
-    CHECK(f.ok(attach_req(1, EP, 1U << 5)) == VIRTIO_IOMMU_S_INVAL);
-    CHECK(f.ok(attach_req(1, EP)) == VIRTIO_IOMMU_S_OK);
+    CHECK(f.ok(attach_req(1, IOMMU_EP, 1U << 5)) == VIRTIO_IOMMU_S_INVAL);
+    CHECK(f.ok(attach_req(1, IOMMU_EP)) == VIRTIO_IOMMU_S_OK);
 }
 
 TEST_CASE("MAP with MMIO needs the MMIO feature, and unknown flags are refused", "[virtio][iommu]")
 {
     Fixture f;
-    REQUIRE(f.ok(attach_req(1, EP)) == VIRTIO_IOMMU_S_OK);
+    REQUIRE(f.ok(attach_req(1, IOMMU_EP)) == VIRTIO_IOMMU_S_OK);
 
-    CHECK(f.ok(map_req(1, 0x1000, 0x1fff, 0xfe00'0000, RW | VIRTIO_IOMMU_MAP_F_MMIO)) == VIRTIO_IOMMU_S_OK);
-    CHECK(f.ok(map_req(1, 0x2000, 0x2fff, 0x1000, RW | (1U << 7))) == VIRTIO_IOMMU_S_INVAL);
+    CHECK(f.ok(map_req(1, 0x1000, 0x1fff, 0xfe00'0000, IOMMU_RW | VIRTIO_IOMMU_MAP_F_MMIO)) == VIRTIO_IOMMU_S_OK);
+    CHECK(f.ok(map_req(1, 0x2000, 0x2fff, 0x1000, IOMMU_RW | (1U << 7))) == VIRTIO_IOMMU_S_INVAL);
 }
 
 TEST_CASE("with bypass on, an unattached endpoint works without mappings until the driver turns it off",
@@ -517,7 +517,7 @@ TEST_CASE("with bypass on, an unattached endpoint works without mappings until t
 TEST_CASE("ATTACH with the bypass flag puts the endpoint in identity mode", "[virtio][iommu]")
 {
     Fixture f;
-    REQUIRE(f.ok(attach_req(3, EP, VIRTIO_IOMMU_ATTACH_F_BYPASS)) == VIRTIO_IOMMU_S_OK);
+    REQUIRE(f.ok(attach_req(3, IOMMU_EP, VIRTIO_IOMMU_ATTACH_F_BYPASS)) == VIRTIO_IOMMU_S_OK);
     REQUIRE(f.echo_drv.negotiate(feature_bit(VIRTIO_F_ACCESS_PLATFORM)));
     f.echo_drv.setup_queue(0, f.echo_q);
     f.echo_drv.driver_ok();
@@ -545,7 +545,7 @@ TEST_CASE("a device reset of the IOMMU detaches every endpoint but keeps the byp
     auto options = Fixture::default_options();
     options.bypass = true;
     Fixture f(options);
-    REQUIRE(f.ok(attach_req(1, EP)) == VIRTIO_IOMMU_S_OK);
+    REQUIRE(f.ok(attach_req(1, IOMMU_EP)) == VIRTIO_IOMMU_S_OK);
     REQUIRE(f.ok(map_req(1, 0, 0xfff, 0)) == VIRTIO_IOMMU_S_OK);
 
     f.iommu_drv.set_status(0);
@@ -560,7 +560,7 @@ TEST_CASE("a fault without an event buffer waits for one, and floods beyond the 
 {
     Fixture f;
     f.start_echo();
-    IommuFault fault { VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_FAULT_F_ADDRESS, EP, 0x1234'0000 };
+    IommuFault fault { VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_FAULT_F_ADDRESS, IOMMU_EP, 0x1234'0000 };
     for (std::size_t i = 0; i < IommuDevice::MAX_PENDING_FAULTS + 10; ++i) {
         f.iommu->report_fault(fault);
     }
@@ -580,7 +580,7 @@ TEST_CASE("iommu-state shows domains, mappings and recent faults", "[virtio][iom
     const auto s = f.iommu->state();
 
     CHECK(s["domains"].size() == 1);
-    CHECK(s["domains"][0]["endpoints"][0] == EP);
+    CHECK(s["domains"][0]["endpoints"][0] == IOMMU_EP);
     CHECK(s["mapping_count"].get<std::size_t>() >= 1);
     REQUIRE(s["faults"].size() >= 1);
     CHECK(s["faults"][0]["reason"] == "mapping");

@@ -6,15 +6,12 @@
 #include <catch2/catch.hpp>
 
 #include "vmm/console/byte_ring.hpp"
+#include "console_test_support.hpp"
 
 using namespace vmm;
+using vmm::test::bytes;
 
 namespace {
-
-std::span<const std::byte> bytes(std::string_view s)
-{
-    return std::as_bytes(std::span<const char>(s.data(), s.size()));
-}
 
 std::string contents(const ByteRing& r)
 {

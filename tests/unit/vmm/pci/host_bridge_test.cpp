@@ -60,8 +60,8 @@ private:
     ConfigSpace config_;
 };
 
-struct Fixture {
-    Fixture()
+struct BridgeFixture {
+    BridgeFixture()
     {
         REQUIRE(mmio.insert(bridge.ecam(), ECAM, PciHostBridge::ECAM_BUS_SIZE));
         REQUIRE(pio.insert(bridge.config_ports(), PORTS, PciHostBridge::CONFIG_PORTS_SIZE));
@@ -110,7 +110,7 @@ struct Fixture {
 
 TEST_CASE("00:00.0 is a host bridge: class 0x0600, a single-function type-0 header", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
 
     CHECK(f.ecam_read(0, 0, VENDOR_ID, 2) == PciHostBridge::VENDOR_ID);
     CHECK(f.ecam_read(0, 0, DEVICE_ID, 2) == PciHostBridge::DEVICE_ID);
@@ -120,7 +120,7 @@ TEST_CASE("00:00.0 is a host bridge: class 0x0600, a single-function type-0 head
 
 TEST_CASE("ECAM decodes the device number from bits 19:15 and the register from bits 11:0", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
 
     CHECK(f.ecam_read(3, 0, VENDOR_ID, 4) == 0x0001'abcd);
     CHECK(f.ecam_read(3, 0, VENDOR_ID + 1, 1) == 0xab);
@@ -129,7 +129,7 @@ TEST_CASE("ECAM decodes the device number from bits 19:15 and the register from 
 
 TEST_CASE("absent devices and functions read all ones and ignore writes", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
 
     f.ecam_write(4, COMMAND, 2, 0xffff);
 
@@ -140,7 +140,7 @@ TEST_CASE("absent devices and functions read all ones and ignore writes", "[pci]
 
 TEST_CASE("buses other than 0 are not there, and ECAM ends after bus 0", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
     std::uint32_t v = 0;
 
     f.bridge.config_read(1, 0, 0, VENDOR_ID, std::as_writable_bytes(std::span(&v, 1)));
@@ -151,7 +151,7 @@ TEST_CASE("buses other than 0 are not there, and ECAM ends after bus 0", "[pci][
 
 TEST_CASE("a register past the 4 KiB configuration space reads all ones", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
     std::uint32_t v = 0;
 
     f.bridge.config_read(0, 3, 0, 0x1000, std::as_writable_bytes(std::span(&v, 1)));
@@ -161,7 +161,7 @@ TEST_CASE("a register past the 4 KiB configuration space reads all ones", "[pci]
 
 TEST_CASE("misaligned or odd-sized configuration accesses read all ones and write nothing", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
     std::array<std::byte, 8> wide {};
 
     const std::uint32_t misaligned = f.ecam_read(3, 0, 1, 2);
@@ -179,12 +179,12 @@ TEST_CASE("misaligned or odd-sized configuration accesses read all ones and writ
 
 TEST_CASE("a type-1 cycle through 0xCF8/0xCFC reads and writes configuration space", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
 
-    f.port_write(PORTS, 4, Fixture::cf8(3, VENDOR_ID));
+    f.port_write(PORTS, 4, BridgeFixture::cf8(3, VENDOR_ID));
     const std::uint32_t id = f.port_read(PORTS + 4, 4);
     const std::uint32_t device_id = f.port_read(PORTS + 6, 2);
-    f.port_write(PORTS, 4, Fixture::cf8(3, INTERRUPT_LINE));
+    f.port_write(PORTS, 4, BridgeFixture::cf8(3, INTERRUPT_LINE));
     f.port_write(PORTS + 4, 1, 0x0b);
 
     CHECK(id == 0x0001'abcd);
@@ -194,7 +194,7 @@ TEST_CASE("a type-1 cycle through 0xCF8/0xCFC reads and writes configuration spa
 
 TEST_CASE("CONFIG_ADDRESS reads back as written, reserved and low bits cleared", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
 
     f.port_write(PORTS, 4, 0xffff'ffff);
 
@@ -203,9 +203,9 @@ TEST_CASE("CONFIG_ADDRESS reads back as written, reserved and low bits cleared",
 
 TEST_CASE("without the enable bit CONFIG_DATA reads all ones and writes nothing", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
 
-    f.port_write(PORTS, 4, Fixture::cf8(3, INTERRUPT_LINE, false));
+    f.port_write(PORTS, 4, BridgeFixture::cf8(3, INTERRUPT_LINE, false));
     f.port_write(PORTS + 4, 1, 0x0b);
 
     CHECK(f.port_read(PORTS + 4, 4) == 0xffff'ffff);
@@ -214,28 +214,28 @@ TEST_CASE("without the enable bit CONFIG_DATA reads all ones and writes nothing"
 
 TEST_CASE("only 32-bit accesses reach CONFIG_ADDRESS; narrower ones read all ones (no mechanism #2)", "[pci][bridge]")
 {
-    Fixture f;
-    f.port_write(PORTS, 4, Fixture::cf8(3, 0));
+    BridgeFixture f;
+    f.port_write(PORTS, 4, BridgeFixture::cf8(3, 0));
 
     f.port_write(PORTS + 3, 1, 0x01); // Linux's mechanism #1 probe writes this first
     f.port_write(PORTS, 2, 0);
 
-    CHECK(f.port_read(PORTS, 4) == Fixture::cf8(3, 0));
+    CHECK(f.port_read(PORTS, 4) == BridgeFixture::cf8(3, 0));
     CHECK(f.port_read(PORTS, 1) == 0xff);
     CHECK(f.port_read(PORTS + 2, 1) == 0xff);
 }
 
 TEST_CASE("a CONFIG_DATA access past its 4 bytes reads all ones", "[pci][bridge]")
 {
-    Fixture f;
-    f.port_write(PORTS, 4, Fixture::cf8(3, VENDOR_ID));
+    BridgeFixture f;
+    f.port_write(PORTS, 4, BridgeFixture::cf8(3, VENDOR_ID));
 
     CHECK(f.port_read(PORTS + 6, 4) == 0xffff'ffff);
 }
 
 TEST_CASE("a BAR is on the MMIO bus only while memory decoding is on, at the address it holds", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
     std::uint8_t b = 0;
     auto byte = std::as_writable_bytes(std::span(&b, 1));
     REQUIRE_FALSE(f.mmio.read(0xc000'0010, byte));
@@ -250,7 +250,7 @@ TEST_CASE("a BAR is on the MMIO bus only while memory decoding is on, at the add
 
 TEST_CASE("a BAR moved by the guest leaves its old range and decodes at the new one", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
     f.ecam_write(3, COMMAND, 2, COMMAND_MEMORY);
     std::uint8_t b = 0;
     auto byte = std::as_writable_bytes(std::span(&b, 1));
@@ -266,7 +266,7 @@ TEST_CASE("a BAR moved by the guest leaves its old range and decodes at the new 
 
 TEST_CASE("a BAR moved onto the ECAM window does not decode, and ECAM keeps working", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
     f.ecam_write(3, COMMAND, 2, COMMAND_MEMORY);
 
     f.ecam_write(3, BAR0 + 4, 4, static_cast<std::uint32_t>(ECAM));
@@ -279,7 +279,7 @@ TEST_CASE("a BAR moved onto the ECAM window does not decode, and ECAM keeps work
 
 TEST_CASE("slot 0 and slots past 31 cannot be taken, nor a slot twice", "[pci][bridge]")
 {
-    Fixture f;
+    BridgeFixture f;
 
     CHECK_FALSE(f.bridge.add(0, std::make_shared<TestFunction>()));
     CHECK_FALSE(f.bridge.add(32, std::make_shared<TestFunction>()));

@@ -87,8 +87,8 @@ void unmask(Msix& m, std::uint16_t v)
     write32(m, v * Msix::ENTRY_SIZE + 12, 0);
 }
 
-struct Fixture {
-    Fixture()
+struct MsixFixture {
+    MsixFixture()
     {
         auto r = Msix::create(router, 3);
         REQUIRE(r);
@@ -102,7 +102,7 @@ struct Fixture {
 
 TEST_CASE("each MSI-X entry gets its own vector from the router and starts masked", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
 
     CHECK(f.router.logs.size() == 3);
     CHECK(f.msix->masked(0));
@@ -113,7 +113,7 @@ TEST_CASE("each MSI-X entry gets its own vector from the router and starts maske
 
 TEST_CASE("the capability reports the table size minus one and the table and PBA locations", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
 
     const auto cap = f.msix->capability(0, 0x4000, 0, 0x5000);
 
@@ -126,7 +126,7 @@ TEST_CASE("the capability reports the table size minus one and the table and PBA
 
 TEST_CASE("an unmasked vector of an enabled function is routed and sends its message", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     f.msix->set_control(Msix::CONTROL_ENABLE);
     program(*f.msix, 1);
 
@@ -142,7 +142,7 @@ TEST_CASE("an unmasked vector of an enabled function is routed and sends its mes
 
 TEST_CASE("a message fired while its vector is masked is pending and goes out on unmask", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     f.msix->set_control(Msix::CONTROL_ENABLE);
     program(*f.msix, 2);
 
@@ -159,7 +159,7 @@ TEST_CASE("a message fired while its vector is masked is pending and goes out on
 
 TEST_CASE("the function mask holds every vector's messages as pending until it is cleared", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     program(*f.msix, 0);
     unmask(*f.msix, 0);
     f.msix->set_control(Msix::CONTROL_ENABLE | Msix::CONTROL_FUNCTION_MASK);
@@ -175,7 +175,7 @@ TEST_CASE("the function mask holds every vector's messages as pending until it i
 
 TEST_CASE("masking a vector again stops its messages", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     f.msix->set_control(Msix::CONTROL_ENABLE);
     program(*f.msix, 0);
     unmask(*f.msix, 0);
@@ -189,7 +189,7 @@ TEST_CASE("masking a vector again stops its messages", "[pci][msix]")
 
 TEST_CASE("a new message in an unmasked entry is routed before the next message goes out", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     f.msix->set_control(Msix::CONTROL_ENABLE);
     program(*f.msix, 0);
     unmask(*f.msix, 0);
@@ -203,7 +203,7 @@ TEST_CASE("a new message in an unmasked entry is routed before the next message 
 
 TEST_CASE("unmasking an unchanged entry does not route it again", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     f.msix->set_control(Msix::CONTROL_ENABLE);
     program(*f.msix, 0);
     unmask(*f.msix, 0);
@@ -216,7 +216,7 @@ TEST_CASE("unmasking an unchanged entry does not route it again", "[pci][msix]")
 
 TEST_CASE("a route the platform refuses leaves the vector undeliverable: its messages pend", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     f.msix->set_control(Msix::CONTROL_ENABLE);
     f.router.refuse = true;
     program(*f.msix, 0);
@@ -230,7 +230,7 @@ TEST_CASE("a route the platform refuses leaves the vector undeliverable: its mes
 
 TEST_CASE("table writes that are not aligned DWORDs or QWORDs are ignored", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     const std::uint16_t half = 0;
     const std::uint32_t misaligned = 0;
 
@@ -242,7 +242,7 @@ TEST_CASE("table writes that are not aligned DWORDs or QWORDs are ignored", "[pc
 
 TEST_CASE("a QWORD write sets the whole address; reserved bits read as zero", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     const std::uint64_t address = 0x0000'0001'fee0'0003;
 
     f.msix->write_table(16, std::as_bytes(std::span(&address, 1)));
@@ -254,7 +254,7 @@ TEST_CASE("a QWORD write sets the whole address; reserved bits read as zero", "[
 
 TEST_CASE("fire() past the table and table accesses past its end do nothing", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     f.msix->set_control(Msix::CONTROL_ENABLE);
 
     f.msix->fire(3);
@@ -267,7 +267,7 @@ TEST_CASE("fire() past the table and table accesses past its end do nothing", "[
 
 TEST_CASE("disabling MSI-X makes every vector undeliverable", "[pci][msix]")
 {
-    Fixture f;
+    MsixFixture f;
     f.msix->set_control(Msix::CONTROL_ENABLE);
     program(*f.msix, 0);
     unmask(*f.msix, 0);

@@ -55,7 +55,7 @@ TEST_CASE("checksum: a span split anywhere sums like the whole", "[net][checksum
 {
     for (const std::size_t len : { std::size_t { 0 }, std::size_t { 1 }, std::size_t { 2 }, std::size_t { 7 },
              std::size_t { 64 }, std::size_t { 1499 } }) {
-        const Bytes data = pattern(len, 0x5a);
+        const Bytes data = payload_pattern(len, 0x5a);
         const std::uint16_t expected = ref_checksum(data);
         CHECK(internet_checksum(data) == expected);
         for (std::size_t a = 0; a <= len; a += (len > 100 ? 37 : 1)) {
@@ -87,7 +87,7 @@ TEST_CASE("checksum: add_be16 continues the data, at odd positions too", "[net][
 
 TEST_CASE("checksum: pseudo-headers match their byte layouts", "[net][checksum]")
 {
-    const Bytes body = pattern(33, 3);
+    const Bytes body = payload_pattern(33, 3);
     {
         Checksum c = ipv4_pseudo_header(IP4_A, IP4_B, 17, 41);
         c.add(body);

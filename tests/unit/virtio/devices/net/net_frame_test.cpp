@@ -22,7 +22,7 @@ Bytes ipv4_syn()
 // IPv6 / hop-by-hop / type 2 routing / destination options with a home address / UDP.
 Bytes ipv6_udp_ext(std::size_t payload = 11)
 {
-    const Bytes u = concat({ udp(5353, 53, payload), pattern(payload) });
+    const Bytes u = concat({ udp(5353, 53, payload), payload_pattern(payload) });
     const Bytes ext = concat({ hop_by_hop(43), routing_type2(60, IP6_RH2), dstopts_home(17, IP6_HOME) });
     return concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 0, ext.size() + u.size()), ext, u });
 }
@@ -67,7 +67,7 @@ TEST_CASE("frame: IPv4 options and Ethernet padding", "[net][frame]")
     const Bytes u = udp(1, 2, 4);
     // IHL 6 (a 4-byte option: NOP NOP NOP EOL), then 4 bytes of padding after the packet.
     Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x0800), ipv4(IP4_A, IP4_B, 17, u.size() + 4, 1, 0, { 1, 1, 1, 0 }), u,
-        pattern(4), Bytes(4, 0) });
+        payload_pattern(4), Bytes(4, 0) });
     const FrameInfo i = parse_frame(f);
     CHECK(i.l3 == L3::ipv4);
     CHECK(i.l3_len == 24);
@@ -172,7 +172,7 @@ TEST_CASE("frame: IPv6 without extension headers", "[net][frame]")
 
 TEST_CASE("frame: fragments have no transport header", "[net][frame]")
 {
-    const Bytes u = concat({ udp(1, 2, 8), pattern(8) });
+    const Bytes u = concat({ udp(1, 2, 8), payload_pattern(8) });
     SECTION("IPv4 first fragment (MF)")
     {
         const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x0800), ipv4(IP4_A, IP4_B, 17, u.size(), 7, 0x2000), u });
@@ -218,7 +218,7 @@ TEST_CASE("frame: fragments have no transport header", "[net][frame]")
 TEST_CASE("frame: a prefix of a long frame is parsed against the full length", "[net][frame]")
 {
     const Bytes t = tcp(1, 2, 3, 0x18);
-    const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x0800), ipv4(IP4_A, IP4_B, 6, t.size() + 1400), t, pattern(1400) });
+    const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x0800), ipv4(IP4_A, IP4_B, 6, t.size() + 1400), t, payload_pattern(1400) });
     const FrameInfo i = parse_copy(f, 64, f.size());
     CHECK(i.l3 == L3::ipv4);
     CHECK(i.ip_end == f.size());
@@ -306,7 +306,7 @@ TEST_CASE("frame: malformed headers leave the layer unknown", "[net][frame]")
     }
     SECTION("IPv6: ESP ends the walk")
     {
-        const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 50, 16), pattern(16) });
+        const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 50, 16), payload_pattern(16) });
         const FrameInfo i = parse_frame(f);
         CHECK(i.l3 == L3::ipv6);
         CHECK(i.ipv6_ext);
@@ -323,7 +323,7 @@ TEST_CASE("frame: malformed headers leave the layer unknown", "[net][frame]")
 
 TEST_CASE("frame: non-IP frames", "[net][frame]")
 {
-    const Bytes arp = concat({ ethernet(MAC_BROADCAST, MAC_A, 0x0806), pattern(28) });
+    const Bytes arp = concat({ ethernet(MAC_BROADCAST, MAC_A, 0x0806), payload_pattern(28) });
     const FrameInfo i = parse_frame(arp);
     CHECK(i.ethernet);
     CHECK(i.ethertype == 0x0806);

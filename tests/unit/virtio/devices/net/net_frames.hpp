@@ -98,7 +98,7 @@ inline Bytes concat(std::initializer_list<std::span<const std::uint8_t>> parts)
 }
 
 // A payload whose bytes depend on their position, so a misplaced piece shows.
-inline Bytes pattern(std::size_t n, std::uint8_t seed = 0)
+inline Bytes payload_pattern(std::size_t n, std::uint8_t seed = 0)
 {
     Bytes out(n);
     for (std::size_t i = 0; i < n; ++i) {

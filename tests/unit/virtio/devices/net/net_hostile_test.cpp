@@ -20,7 +20,7 @@ namespace {
 
 std::vector<Bytes> seed_frames()
 {
-    const Bytes payload = pattern(2500, 1);
+    const Bytes payload = payload_pattern(2500, 1);
     const Bytes t = tcp(1, 2, 3, 0x18, { 2, 4, 5, 0xb4 });
     const Bytes u = udp(3, 4, payload.size());
     const Bytes ext = concat({ hop_by_hop(43), routing_type2(60, IP6_RH2), dstopts_home(6, IP6_HOME) });

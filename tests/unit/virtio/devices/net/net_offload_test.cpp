@@ -59,7 +59,7 @@ Bytes tcp4_frame(std::size_t payload_len, std::uint8_t flags, std::uint32_t seq,
 {
     const Bytes t = tcp(40000, 443, seq, flags);
     return concat({ ethernet(MAC_B, MAC_A, 0x0800), ipv4(IP4_A, IP4_B, 6, t.size() + payload_len, id, 0x4000), t,
-        pattern(payload_len) });
+        payload_pattern(payload_len) });
 }
 
 } // namespace
@@ -76,7 +76,7 @@ TEST_CASE("offload: NEEDS_CSUM completes a TCP/IPv4 checksum over an odd payload
 TEST_CASE("offload: NEEDS_CSUM completes a UDP/IPv6 checksum", "[net][offload]")
 {
     const Bytes u = udp(1000, 2000, 37);
-    Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 17, u.size() + 37), u, pattern(37) });
+    Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 17, u.size() + 37), u, payload_pattern(37) });
     put16(f, 54 + 6, pseudo_sum(pseudo6(IP6_A, IP6_B, 17, 45)));
     REQUIRE(complete_checksum(f, 54, 6));
     CHECK(l4_checksum_ok(pseudo6(IP6_A, IP6_B, 17, 45), sub(f, 54)));
@@ -91,7 +91,7 @@ TEST_CASE("offload: NEEDS_CSUM stores a zero result as ffff", "[net][offload]")
 
 TEST_CASE("offload: NEEDS_CSUM offsets past the frame are refused", "[net][offload]")
 {
-    const Bytes original = pattern(60);
+    const Bytes original = payload_pattern(60);
     Bytes f = original;
     CHECK(complete_checksum(f, 58, 0)); // the last two bytes
     f = original;
@@ -152,7 +152,7 @@ TEST_CASE("offload: TSO over IPv6 behind a VLAN tag and a hop-by-hop header", "[
 {
     const Bytes t = tcp(1, 2, 100, ACK | PSH);
     const Bytes hbh = hop_by_hop(6);
-    const Bytes payload = pattern(3001, 9);
+    const Bytes payload = payload_pattern(3001, 9);
     const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x8100), vlan_tag(42, 0x86dd),
         ipv6(IP6_A, IP6_B, 0, hbh.size() + t.size() + payload.size()), hbh, t, payload });
     const std::size_t hdr = 18 + 40 + 8 + 20;
@@ -183,7 +183,7 @@ TEST_CASE("offload: TSO over IPv6 sums the pseudo-header to the final destinatio
     const Bytes t = tcp(1, 2, 0, ACK);
     const Bytes rh = routing_type2(6, IP6_RH2);
     const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 43, rh.size() + t.size() + 100), rh,
-        t, pattern(100) });
+        t, payload_pattern(100) });
     const Run r = run(f, gso(VIRTIO_NET_HDR_GSO_TCPV6, 60));
     REQUIRE(r.result);
     REQUIRE(r.frames.size() == 2);
@@ -194,7 +194,7 @@ TEST_CASE("offload: TSO over IPv6 sums the pseudo-header to the final destinatio
 
 TEST_CASE("offload: USO over IPv4 makes separate datagrams", "[net][offload]")
 {
-    const Bytes payload = pattern(2500, 4);
+    const Bytes payload = payload_pattern(2500, 4);
     const Bytes u = udp(4789, 53, payload.size());
     const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x0800), ipv4(IP4_A, IP4_B, 17, 8 + payload.size(), 0x0100, 0),
         u, payload });
@@ -223,7 +223,7 @@ TEST_CASE("offload: USO over IPv4 makes separate datagrams", "[net][offload]")
 
 TEST_CASE("offload: USO over IPv6", "[net][offload]")
 {
-    const Bytes payload = pattern(2401, 5);
+    const Bytes payload = payload_pattern(2401, 5);
     const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 17, 8 + payload.size()),
         udp(1, 2, payload.size()), payload });
     const Run r = run(f, gso(VIRTIO_NET_HDR_GSO_UDP_L4, 1200));
@@ -244,7 +244,7 @@ TEST_CASE("offload: USO over IPv6", "[net][offload]")
 
 TEST_CASE("offload: UFO over IPv4 fragments one datagram", "[net][offload]")
 {
-    const Bytes payload = pattern(3000, 6);
+    const Bytes payload = payload_pattern(3000, 6);
     Bytes u = udp(5000, 6000, payload.size());
     put16(u, 4, 0x1234); // the driver's length is not trusted
     put16(u, 6, 0xbeef); // nor its checksum field
@@ -280,7 +280,7 @@ TEST_CASE("offload: UFO over IPv4 fragments one datagram", "[net][offload]")
 
 TEST_CASE("offload: UFO over IPv6 inserts a fragment header after hop-by-hop", "[net][offload]")
 {
-    const Bytes payload = pattern(3000, 7);
+    const Bytes payload = payload_pattern(3000, 7);
     const Bytes hbh = hop_by_hop(17);
     const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 0, 8 + 8 + payload.size()), hbh,
         udp(7, 8, payload.size()), payload });
@@ -315,7 +315,7 @@ TEST_CASE("offload: UFO over IPv6 inserts a fragment header after hop-by-hop", "
 TEST_CASE("offload: UFO of a datagram that fits is sent whole", "[net][offload]")
 {
     const Bytes u = udp(1, 2, 100);
-    const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x0800), ipv4(IP4_A, IP4_B, 17, 108, 9, 0), u, pattern(100) });
+    const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x0800), ipv4(IP4_A, IP4_B, 17, 108, 9, 0), u, payload_pattern(100) });
     const Run r = run(f, gso(VIRTIO_NET_HDR_GSO_UDP, 1480), f.size());
     REQUIRE(r.result);
     REQUIRE(r.frames.size() == 1);
@@ -354,9 +354,9 @@ TEST_CASE("offload: impossible headers are refused before anything is emitted", 
 {
     const Bytes tcp4 = tcp4_frame(3000, ACK, 0, 0);
     const Bytes t6 = tcp(1, 2, 3, ACK);
-    const Bytes tcp6 = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 6, 20 + 3000), t6, pattern(3000) });
+    const Bytes tcp6 = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 6, 20 + 3000), t6, payload_pattern(3000) });
     const Bytes udp4 = concat({ ethernet(MAC_B, MAC_A, 0x0800), ipv4(IP4_A, IP4_B, 17, 8 + 3000), udp(1, 2, 3000),
-        pattern(3000) });
+        payload_pattern(3000) });
     const auto expect = [](const Bytes& frame, const GsoRequest& r, OffloadError e, std::size_t scratch = 65536) {
         const Run out = run(frame, r, scratch);
         INFO("expected " << to_string(e));
@@ -385,7 +385,7 @@ TEST_CASE("offload: impossible headers are refused before anything is emitted", 
     expect(with(tcp4, 14, 0x44), gso(VIRTIO_NET_HDR_GSO_TCPV4, 1448), OffloadError::l3_unknown);  // IHL 4
     expect(with(tcp4, 16, 0xff), gso(VIRTIO_NET_HDR_GSO_TCPV4, 1448), OffloadError::l3_unknown);  // length
     expect(Bytes(tcp4.begin(), tcp4.begin() + 40), gso(VIRTIO_NET_HDR_GSO_TCPV4, 1448), OffloadError::l3_unknown);
-    expect(concat({ ethernet(MAC_B, MAC_A, 0x0806), pattern(100) }), gso(VIRTIO_NET_HDR_GSO_TCPV4, 1448),
+    expect(concat({ ethernet(MAC_B, MAC_A, 0x0806), payload_pattern(100) }), gso(VIRTIO_NET_HDR_GSO_TCPV4, 1448),
         OffloadError::l3_unknown);
     expect(with(tcp4, 20, 0x20), gso(VIRTIO_NET_HDR_GSO_TCPV4, 1448), OffloadError::already_fragment); // MF
     expect(with(udp4, 20, 0x20), gso(VIRTIO_NET_HDR_GSO_UDP, 1448), OffloadError::already_fragment);

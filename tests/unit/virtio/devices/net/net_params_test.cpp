@@ -72,7 +72,7 @@ TEST_CASE("the --device form carries several forwards in one value", "[net][para
 
 TEST_CASE("bad net keys are refused with a message naming the key and the fix", "[net][params]")
 {
-    auto error = [](std::string_view json) { return error_text(parse_net_config(entry("net", json))); };
+    auto error = [](std::string_view text) { return error_text(parse_net_config(entry("net", text))); };
     CHECK_THAT(error(R"({"backend": "bridge"})"), Contains("backend"));
     CHECK_THAT(error(R"({"backend": "tap"})"), Contains("tap: required"));
     CHECK_THAT(error(R"({"tap": "a-name-that-is-too-long"})"), Contains("15 characters"));

@@ -98,7 +98,7 @@ TEST_CASE("rss: VLAN tags do not change the hash; non-IP and broken frames get n
     CHECK(hash(tagged, ALL).value == v.tcp_hash);
     CHECK(hash(tagged, ALL).report == VIRTIO_NET_HASH_REPORT_TCPv4);
 
-    const Bytes arp = concat({ ethernet(MAC_BROADCAST, MAC_A, 0x0806), pattern(28) });
+    const Bytes arp = concat({ ethernet(MAC_BROADCAST, MAC_A, 0x0806), payload_pattern(28) });
     CHECK_FALSE(hash(arp, ALL).calculated());
     Bytes bad_ihl = plain;
     bad_ihl[14] = 0x43;
@@ -150,7 +150,7 @@ TEST_CASE("rss: IPv6 extension headers without the mobility options keep the hea
 {
     const Bytes u = udp(1111, 2222, 4);
     const Bytes f = concat({ ethernet(MAC_B, MAC_A, 0x86dd), ipv6(IP6_A, IP6_B, 0, 8 + u.size() + 4), hop_by_hop(17),
-        u, pattern(4) });
+        u, payload_pattern(4) });
     const HashResult h = hash(f, ALL);
     CHECK(h.report == VIRTIO_NET_HASH_REPORT_UDPv6_EX);
     CHECK(h.value == toeplitz_of({ IP6_A, IP6_B, ports(1111, 2222) }));
@@ -217,7 +217,7 @@ TEST_CASE("rss config: a valid command and queue selection", "[net][rss]")
     const HashResult h = c->hash(f, parse_frame(f));
     CHECK(h.value == 0x51ccc178);
     CHECK(c->select_queue(h) == 3);
-    const Bytes arp = concat({ ethernet(MAC_BROADCAST, MAC_A, 0x0806), pattern(28) });
+    const Bytes arp = concat({ ethernet(MAC_BROADCAST, MAC_A, 0x0806), payload_pattern(28) });
     CHECK(c->select_queue(c->hash(arp, parse_frame(arp))) == 2);
 }
 

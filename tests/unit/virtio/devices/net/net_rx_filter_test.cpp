@@ -21,12 +21,12 @@ constexpr Mac MCAST6 { 0x33, 0x33, 0xff, 0x00, 0x00, 0x01 }; // solicited-node
 
 Bytes frame_to(const Mac& dst)
 {
-    return concat({ ethernet(dst, MAC_A, 0x0800), pattern(46) });
+    return concat({ ethernet(dst, MAC_A, 0x0800), payload_pattern(46) });
 }
 
 Bytes tagged_to(const Mac& dst, std::uint16_t tpid, std::uint16_t tci)
 {
-    return concat({ ethernet(dst, MAC_A, tpid), vlan_tag(tci, 0x0800), pattern(46) });
+    return concat({ ethernet(dst, MAC_A, tpid), vlan_tag(tci, 0x0800), payload_pattern(46) });
 }
 
 // struct virtio_net_ctrl_mac twice: le32 count and the addresses.

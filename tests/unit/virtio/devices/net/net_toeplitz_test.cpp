@@ -48,8 +48,8 @@ TEST_CASE("toeplitz: the definition, bit by bit", "[net][toeplitz]")
 
 TEST_CASE("toeplitz: linear over XOR", "[net][toeplitz]")
 {
-    const Bytes a = pattern(36, 1);
-    const Bytes b = pattern(36, 77);
+    const Bytes a = payload_pattern(36, 1);
+    const Bytes b = payload_pattern(36, 77);
     Bytes x(36);
     for (std::size_t i = 0; i < x.size(); ++i) {
         x[i] = static_cast<std::uint8_t>(a[i] ^ b[i]);

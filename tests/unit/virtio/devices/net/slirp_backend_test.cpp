@@ -47,7 +47,7 @@ constexpr std::uint8_t TCP_ACK = 0x10;
 
 // Offsets in a frame: Ethernet header, then an IPv4 header without options.
 constexpr std::size_t ETH = 14;
-constexpr std::size_t L4 = ETH + 20;
+constexpr std::size_t L4_OFF = ETH + 20;
 
 struct Builder {
     Frame bytes;
@@ -170,7 +170,7 @@ Frame tcp_syn(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dpo
 
 bool is_tcp(const Frame& f)
 {
-    return f.size() >= L4 + 20 && get16(f, 12) == ETH_IPV4 && f[ETH + 9] == PROTO_TCP;
+    return f.size() >= L4_OFF + 20 && get16(f, 12) == ETH_IPV4 && f[ETH + 9] == PROTO_TCP;
 }
 
 // A port nothing listens on now (bound, then closed).
@@ -286,16 +286,16 @@ TEST_CASE("user network: a DHCPDISCOVER gets an offer of 10.0.2.15 from 10.0.2.2
     const std::uint32_t xid = 0x5ea1f00d;
     rig.send_ok(dhcp_discover(xid));
     const auto offer = rig.wait_for([](const Frame& f) {
-        return f.size() > L4 + 8 && get16(f, 12) == ETH_IPV4 && f[ETH + 9] == PROTO_UDP && get16(f, L4 + 2) == 68;
+        return f.size() > L4_OFF + 8 && get16(f, 12) == ETH_IPV4 && f[ETH + 9] == PROTO_UDP && get16(f, L4_OFF + 2) == 68;
     });
     REQUIRE(offer);
     const Frame& f = *offer;
-    const std::size_t bootp = L4 + 8;
+    const std::size_t bootp = L4_OFF + 8;
     REQUIRE(f.size() >= bootp + 244);
     CHECK((get_mac(f, 0) == BROADCAST || get_mac(f, 0) == GUEST_MAC));
     CHECK(get_mac(f, 6) == GATEWAY_MAC);
     CHECK(get32(f, ETH + 12) == GATEWAY_IP.value);
-    CHECK(get16(f, L4) == 67);
+    CHECK(get16(f, L4_OFF) == 67);
     CHECK(f[bootp] == 2); // BOOTREPLY
     CHECK(get32(f, bootp + 4) == xid);
     CHECK(get32(f, bootp + 16) == GUEST_IP.value);   // yiaddr
@@ -378,7 +378,7 @@ TEST_CASE("user network: a connection to a forwarded host port reaches the guest
     client.async_connect({ boost::asio::ip::make_address_v4("127.0.0.1"), port },
         [&connected](const boost::system::error_code& ec) { connected = ec; });
     const auto syn = rig.wait_for(
-        [](const Frame& f) { return is_tcp(f) && (f[L4 + 13] & (TCP_SYN | TCP_ACK)) == TCP_SYN; },
+        [](const Frame& f) { return is_tcp(f) && (f[L4_OFF + 13] & (TCP_SYN | TCP_ACK)) == TCP_SYN; },
         [&connected] { return connected.has_value(); });
     REQUIRE(syn);
     CHECK(*connected == boost::system::error_code());
@@ -386,7 +386,7 @@ TEST_CASE("user network: a connection to a forwarded host port reaches the guest
     CHECK(get_mac(f, 0) == GUEST_MAC);
     CHECK(get32(f, ETH + 12) == GATEWAY_IP.value); // the host's loopback, as the guest sees it
     CHECK(get32(f, ETH + 16) == GUEST_IP.value);
-    CHECK(get16(f, L4 + 2) == 8080);
+    CHECK(get16(f, L4_OFF + 2) == 8080);
     client.close();
 }
 
@@ -404,7 +404,7 @@ TEST_CASE("user network: a guest SYN to 10.0.2.2 connects to the host's loopback
     constexpr std::uint32_t seq = 1000;
     rig.send_ok(tcp_syn(GUEST_IP, guest_port, GATEWAY_IP, port, seq));
     const auto syn_ack = rig.wait_for(
-        [](const Frame& f) { return is_tcp(f) && (f[L4 + 13] & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK); },
+        [](const Frame& f) { return is_tcp(f) && (f[L4_OFF + 13] & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK); },
         [&accept_result] { return accept_result.has_value(); });
     REQUIRE(syn_ack);
     CHECK(*accept_result == boost::system::error_code());
@@ -412,9 +412,9 @@ TEST_CASE("user network: a guest SYN to 10.0.2.2 connects to the host's loopback
     CHECK(get_mac(f, 0) == GUEST_MAC);
     CHECK(get32(f, ETH + 12) == GATEWAY_IP.value);
     CHECK(get32(f, ETH + 16) == GUEST_IP.value);
-    CHECK(get16(f, L4) == port);
-    CHECK(get16(f, L4 + 2) == guest_port);
-    CHECK(get32(f, L4 + 8) == seq + 1);
+    CHECK(get16(f, L4_OFF) == port);
+    CHECK(get16(f, L4_OFF + 2) == guest_port);
+    CHECK(get32(f, L4_OFF + 8) == seq + 1);
 }
 
 TEST_CASE("user network: restricted, a guest SYN to 10.0.2.2 is reset and reaches nothing", "[net][slirp]")
@@ -431,9 +431,9 @@ TEST_CASE("user network: restricted, a guest SYN to 10.0.2.2 is reset and reache
     rig.introduce_guest();
 
     rig.send_ok(tcp_syn(GUEST_IP, 40001, GATEWAY_IP, port, 1));
-    const auto rst = rig.wait_for([](const Frame& f) { return is_tcp(f) && (f[L4 + 13] & TCP_RST) != 0; });
+    const auto rst = rig.wait_for([](const Frame& f) { return is_tcp(f) && (f[L4_OFF + 13] & TCP_RST) != 0; });
     REQUIRE(rst);
-    CHECK(get16(*rst, L4 + 2) == 40001);
+    CHECK(get16(*rst, L4_OFF + 2) == 40001);
     rig.io.restart();
     rig.io.run_for(std::chrono::milliseconds(50));
     CHECK_FALSE(accept_done);
