@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "virtio/queue/queue_fault.hpp"
+
 namespace vmm::virtio {
 
 // Implemented by the transports: virtio-mmio with an interrupt status word plus an irqfd,
@@ -24,6 +26,9 @@ public:
     // transport sets DEVICE_NEEDS_RESET and, if DRIVER_OK is set, sends a configuration change
     // notification. Queue faults arrive here; so may device-level faults.
     virtual void signal_needs_reset() noexcept = 0;
+    // Which driver error stopped a queue, for the driver-conformance report; followed by
+    // signal_needs_reset().
+    virtual void report_queue_fault(QueueFault fault) noexcept { (void)fault; }
 };
 
 } // namespace vmm::virtio

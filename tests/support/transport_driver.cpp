@@ -4,9 +4,18 @@
 
 namespace vmm::virtio::test {
 
-std::optional<std::uint64_t> TransportDriver::negotiate(std::uint64_t wanted)
+void TransportDriver::reset()
 {
     set_status(0);
+    // The transports reset synchronously; a driver still has to look (and a bounded loop keeps
+    // a broken one from hanging the test).
+    for (int i = 0; i < 1000 && status() != 0; ++i) {
+    }
+}
+
+std::optional<std::uint64_t> TransportDriver::negotiate(std::uint64_t wanted)
+{
+    reset();
     set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
     set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
     const std::uint64_t accepted = device_features() & (wanted | feature_bit(VIRTIO_F_VERSION_1));
@@ -20,7 +29,7 @@ std::optional<std::uint64_t> TransportDriver::negotiate(std::uint64_t wanted)
 
 bool TransportDriver::negotiate_exactly(std::uint64_t features)
 {
-    set_status(0);
+    reset();
     set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
     set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
     set_driver_features(features);

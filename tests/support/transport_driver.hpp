@@ -48,6 +48,8 @@ public:
 
     // ---- The init sequence (§3.1.1) ----
 
+    // Writes 0 to the status and reads it back until it is 0 (§4.1.4.3.2, §2.4).
+    void reset();
     // Reset, ACKNOWLEDGE, DRIVER, accept `wanted` ∩ offered (plus VERSION_1), FEATURES_OK and
     // check that it stuck. Returns the accepted features, or nullopt when FEATURES_OK was
     // refused.

@@ -22,22 +22,23 @@ constexpr std::size_t PACKED_IDS = std::size_t { 1 } << 16;
 } // namespace
 
 Queue::Queue(Params p)
-    : dma_(p.dma)
-    , interrupt_(p.interrupt)
-    , desc_(std::move(p.desc))
-    , driver_(std::move(p.driver))
-    , device_(std::move(p.device))
-    , ring_generation_(p.dma->generation())
-    , features_(p.features)
-    , epoch_(next_epoch.fetch_add(1, std::memory_order_relaxed))
-    , index_(p.index)
-    , size_(p.size)
-    , layout_(p.layout)
-    , event_idx_(has_feature(p.features, VIRTIO_F_EVENT_IDX))
-    , indirect_(has_feature(p.features, VIRTIO_F_INDIRECT_DESC))
-    , in_order_(has_feature(p.features, VIRTIO_F_IN_ORDER))
-    , state_(p.state)
 {
+    dma_ = p.dma;
+    interrupt_ = p.interrupt;
+    completion_faults_ = p.completion_faults;
+    desc_ = std::move(p.desc);
+    driver_ = std::move(p.driver);
+    device_ = std::move(p.device);
+    ring_generation_ = p.dma->generation();
+    features_ = p.features;
+    epoch_ = next_epoch.fetch_add(1, std::memory_order_relaxed);
+    index_ = p.index;
+    size_ = p.size;
+    layout_ = p.layout;
+    event_idx_ = has_feature(p.features, VIRTIO_F_EVENT_IDX);
+    indirect_ = has_feature(p.features, VIRTIO_F_INDIRECT_DESC);
+    in_order_ = has_feature(p.features, VIRTIO_F_IN_ORDER);
+    state_ = p.state;
     const std::size_t ids = layout_ == RingLayout::split ? size_ : PACKED_IDS;
     in_flight_bits_.assign((ids + 63) / 64, 0);
     if (in_order_) {
@@ -48,6 +49,22 @@ Queue::Queue(Params p)
     } else {
         signalled_ = state_.used_wrap ? state_.next_used : std::uint32_t { state_.next_used } + size_;
     }
+}
+
+Queue::Queue(Queue&& other) noexcept : detail::QueueMembers(std::move(other))
+{
+    if (held_) {
+        held_->owner = this;
+    }
+}
+
+Queue& Queue::operator=(Queue&& other) noexcept
+{
+    detail::QueueMembers::operator=(std::move(other));
+    if (held_) {
+        held_->owner = this;
+    }
+    return *this;
 }
 
 RingState Queue::ring_state() const noexcept
@@ -64,6 +81,7 @@ void Queue::latch(QueueFault fault, std::uint64_t detail) noexcept
     VMM_LOG_GUEST(spdlog::level::warn, "virtio queue {}: {} (at {:#x}); queue stopped until reset", index_,
         to_string(fault), detail);
     if (interrupt_ != nullptr) {
+        interrupt_->report_queue_fault(fault);
         interrupt_->signal_needs_reset();
     }
 }
@@ -183,14 +201,82 @@ void Queue::complete(DescriptorChain&& chain, std::uint32_t len, bool publish)
         pending_[chain.sequence_ % size_] = used;
         while (!fault_ && pending_[next_completion_ % size_].valid) {
             Used next = std::exchange(pending_[next_completion_ % size_], Used {});
-            write_used(next);
+            emit(next, publish);
             ++next_completion_;
         }
     } else {
-        write_used(used);
+        emit(used, publish);
     }
     if (publish) {
         publish_used();
+    }
+}
+
+void Queue::emit(const Used& used, bool may_hold)
+{
+    if (completion_faults_ == nullptr) {
+        write_used(used);
+        return;
+    }
+    // Staged entries (a mergeable receive packet's buffers) reach the driver together: it reads
+    // them as one run, so no fault of their own may split them.
+    const auto hold = may_hold ? completion_faults_->on_complete(index_) : CompletionFaults::Hold {};
+    const bool reorder = hold.until_next && !in_order_;
+    // With IN_ORDER nothing may overtake a held completion (staged ones wait with the last).
+    const bool behind = in_order_ && held_ && !held_->entries.empty();
+    if (hold.delay.count() <= 0 && !reorder && !behind) {
+        write_used(used);
+        // Completions waiting to be overtaken follow the one that just did (not a staged one:
+        // they would land inside its run).
+        if (may_hold && held_ && write_held([](const Held& h) { return h.until_next; })) {
+            publish_used();
+        }
+        return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    auto due = hold.delay.count() > 0 ? now + hold.delay : reorder ? now + CompletionFaults::REORDER_WAIT : now;
+    if (behind) {
+        due = std::max(due, held_->entries.back().due);
+    }
+    if (!held_) {
+        held_ = std::make_shared<detail::HeldUsed>();
+        held_->owner = this;
+    }
+    held_->entries.push_back(Held { used, due, reorder && hold.delay.count() <= 0 });
+    completion_faults_->release_at(due, [held = std::weak_ptr<detail::HeldUsed>(held_)] {
+        if (const auto h = held.lock(); h && h->owner != nullptr) {
+            h->owner->release_held();
+        }
+    });
+}
+
+template <typename Pick> bool Queue::write_held(Pick release)
+{
+    bool wrote = false;
+    auto& entries = held_->entries;
+    for (auto it = entries.begin(); it != entries.end() && !fault_;) {
+        if (!release(*it)) {
+            if (in_order_) {
+                break;
+            }
+            ++it;
+            continue;
+        }
+        write_used(it->used);
+        it = entries.erase(it);
+        wrote = true;
+    }
+    return wrote;
+}
+
+void Queue::release_held()
+{
+    if (!held_ || fault_ || !refresh_rings()) {
+        return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (write_held([now](const Held& h) { return h.due <= now; })) {
+        notify_if_needed();
     }
 }
 

@@ -2,11 +2,15 @@
 // Queue: a running virtqueue (split or packed) on the event-loop thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "virtio/interrupt.hpp"
+#include "virtio/queue/completion_faults.hpp"
 #include "virtio/memory/dma_space.hpp"
 #include "virtio/queue/descriptor_chain.hpp"
 #include "virtio/queue/notification_data.hpp"
@@ -18,6 +22,8 @@ namespace vmm::virtio {
 
 enum class RingLayout : std::uint8_t { split, packed };
 
+class Queue;
+
 // Where the device is in the rings. Zero/true (the reset state) except when restoring a
 // snapshot or in tests that start near index wrap-around.
 struct RingState {
@@ -26,6 +32,81 @@ struct RingState {
     bool avail_wrap = true;       // packed only: device's view of the driver wrap counter
     bool used_wrap = true;        // packed only: device ring wrap counter
 };
+
+namespace detail {
+
+// A completion waiting for its turn (VIRTIO_F_IN_ORDER), held back by an injected fault, or
+// being written.
+struct UsedEntry {
+    std::uint16_t id = 0;
+    std::uint16_t slots = 1;
+    std::uint32_t len = 0;
+    bool valid = false;
+};
+
+// Completions an injected fault holds back, on the heap so that a timer can find the queue that
+// holds them (through a weak reference) however often the Queue object is moved.
+struct HeldUsed {
+    struct Entry {
+        UsedEntry used;
+        std::chrono::steady_clock::time_point due;
+        bool until_next = false; // released as soon as a later completion is written
+    };
+    Queue* owner = nullptr;
+    std::deque<Entry> entries;
+};
+
+// Queue's data, in a base of its own so that Queue's moves stay member-wise and can still
+// re-point the held completions at the Queue's new address.
+struct QueueMembers {
+    const DmaSpace* dma_ = nullptr;
+    Interrupt* interrupt_ = nullptr;
+    RingArea desc_;
+    RingArea driver_;
+    RingArea device_;
+    std::uint64_t ring_generation_ = 0;
+    std::uint64_t features_ = 0;
+    std::uint64_t epoch_ = 0;
+    std::uint16_t index_ = 0;
+    std::uint16_t size_ = 0;
+    RingLayout layout_ = RingLayout::split;
+    bool event_idx_ = false;
+    bool indirect_ = false;
+    bool in_order_ = false;
+
+    RingState state_;
+    std::optional<QueueFault> fault_;
+
+    // In-flight tracking: one bit per head (split) or per buffer ID (packed, all 2^16).
+    std::vector<std::uint64_t> in_flight_bits_;
+    std::size_t in_flight_ = 0;
+    std::uint32_t slots_in_flight_ = 0; // packed: ring slots held by popped chains
+
+    // VIRTIO_F_IN_ORDER: completions are written in pop order.
+    std::uint64_t next_sequence_ = 0;
+    std::uint64_t next_completion_ = 0;
+    std::vector<UsedEntry> pending_;
+
+    // Staged, unpublished used entries.
+    bool staged_ = false;
+    std::uint16_t staged_first_pos_ = 0;   // packed: slot whose flags publish_used() writes
+    std::uint16_t staged_first_flags_ = 0; // packed: those flags
+
+    // Used-buffer notification bookkeeping: used index (split) or linear slot position
+    // (packed, modulo 2*size) at the last needs_notification(), and entries used since.
+    std::uint32_t signalled_ = 0;
+    std::uint64_t used_since_signal_ = 0;
+
+    // Copies of indirect tables, kept to avoid an allocation per chain.
+    std::vector<VirtqDesc> split_table_;
+    std::vector<PvirtqDesc> packed_table_;
+
+    // Completions held back by injected faults (completion_faults.hpp); null until one is.
+    std::shared_ptr<HeldUsed> held_;
+    CompletionFaults* completion_faults_ = nullptr;
+};
+
+} // namespace detail
 
 // The device side of one virtqueue, built by QueueConfig::activate() from registers that were
 // validated then. Event-loop thread only; movable, not copyable.
@@ -36,10 +117,10 @@ struct RingState {
 //         while (auto chain = q.pop()) { ...; q.add_used(std::move(*chain)); }
 //     } while (q.enable_notification());
 //     q.notify_if_needed();
-class Queue {
+class Queue : private detail::QueueMembers {
 public:
-    Queue(Queue&&) noexcept = default;
-    Queue& operator=(Queue&&) noexcept = default;
+    Queue(Queue&& other) noexcept;
+    Queue& operator=(Queue&& other) noexcept;
     Queue(const Queue&) = delete;
     Queue& operator=(const Queue&) = delete;
     ~Queue() = default;
@@ -117,14 +198,10 @@ private:
         RingState state;
         const DmaSpace* dma = nullptr;
         Interrupt* interrupt = nullptr;
+        CompletionFaults* completion_faults = nullptr;
     };
-    // A completion waiting for its turn (VIRTIO_F_IN_ORDER) or being written.
-    struct Used {
-        std::uint16_t id = 0;
-        std::uint16_t slots = 1;
-        std::uint32_t len = 0;
-        bool valid = false;
-    };
+    using Used = detail::UsedEntry;
+    using Held = detail::HeldUsed::Entry;
 
     explicit Queue(Params p);
 
@@ -133,6 +210,13 @@ private:
     [[nodiscard]] bool mark_in_flight(std::uint16_t id) noexcept;
     void complete(DescriptorChain&& chain, std::uint32_t len, bool publish);
     void write_used(const Used& used);
+    // write_used() unless an injected fault holds the completion back (only if `may_hold`, or
+    // behind held ones with IN_ORDER).
+    void emit(const Used& used, bool may_hold);
+    // Writes the held completions `release` picks (a prefix when IN_ORDER); true if any.
+    template <typename Pick> bool write_held(Pick release);
+    // Writes the held completions that are due and tells the driver.
+    void release_held();
 
     // Layout-specific halves (split_ring.cpp, packed_ring.cpp).
     // Fill `chain` (fresh) with the next available chain: true, or false when there is none.
@@ -150,48 +234,6 @@ private:
     [[nodiscard]] std::optional<std::uint16_t> driver_outstanding_packed() const noexcept;
     [[nodiscard]] FaultOr<void> walk_split(std::uint16_t head, DescriptorChain& chain);
     [[nodiscard]] bool packed_avail_at(std::uint16_t pos, bool wrap, std::uint16_t* flags) const noexcept;
-
-    const DmaSpace* dma_ = nullptr;
-    Interrupt* interrupt_ = nullptr;
-    RingArea desc_;
-    RingArea driver_;
-    RingArea device_;
-    std::uint64_t ring_generation_ = 0;
-    std::uint64_t features_ = 0;
-    std::uint64_t epoch_ = 0;
-    std::uint16_t index_ = 0;
-    std::uint16_t size_ = 0;
-    RingLayout layout_ = RingLayout::split;
-    bool event_idx_ = false;
-    bool indirect_ = false;
-    bool in_order_ = false;
-
-    RingState state_;
-    std::optional<QueueFault> fault_;
-
-    // In-flight tracking: one bit per head (split) or per buffer ID (packed, all 2^16).
-    std::vector<std::uint64_t> in_flight_bits_;
-    std::size_t in_flight_ = 0;
-    std::uint32_t slots_in_flight_ = 0; // packed: ring slots held by popped chains
-
-    // VIRTIO_F_IN_ORDER: completions are written in pop order.
-    std::uint64_t next_sequence_ = 0;
-    std::uint64_t next_completion_ = 0;
-    std::vector<Used> pending_;
-
-    // Staged, unpublished used entries.
-    bool staged_ = false;
-    std::uint16_t staged_first_pos_ = 0;   // packed: slot whose flags publish_used() writes
-    std::uint16_t staged_first_flags_ = 0; // packed: those flags
-
-    // Used-buffer notification bookkeeping: used index (split) or linear slot position
-    // (packed, modulo 2*size) at the last needs_notification(), and entries used since.
-    std::uint32_t signalled_ = 0;
-    std::uint64_t used_since_signal_ = 0;
-
-    // Copies of indirect tables, kept to avoid an allocation per chain.
-    std::vector<VirtqDesc> split_table_;
-    std::vector<PvirtqDesc> packed_table_;
 };
 
 } // namespace vmm::virtio

@@ -88,7 +88,7 @@ void QueueConfig::reset() noexcept
 }
 
 Result<Queue> QueueConfig::activate(std::uint16_t index, const DmaSpace& dma, std::uint64_t acked_features,
-    Interrupt& interrupt) const
+    Interrupt& interrupt, CompletionFaults* faults) const
 {
     const bool packed = has_feature(acked_features, VIRTIO_F_RING_PACKED);
     if (!ready_) {
@@ -155,6 +155,7 @@ Result<Queue> QueueConfig::activate(std::uint16_t index, const DmaSpace& dma, st
     params.state = state_;
     params.dma = &dma;
     params.interrupt = &interrupt;
+    params.completion_faults = faults;
     return Queue(std::move(params));
 }
 

@@ -44,9 +44,10 @@ public:
     // and 2^15, a power of two for split rings; each part aligned and wholly resolvable through
     // `dma` with the access the device needs; parts not overlapping) and builds the running
     // queue. The transport calls it at DRIVER_OK for every enabled queue, or when a queue is
-    // re-enabled after a per-queue reset. `dma` and `interrupt` must outlive the Queue.
+    // re-enabled after a per-queue reset. `dma`, `interrupt` and `faults` (injected completion
+    // faults, optional) must outlive the Queue.
     [[nodiscard]] Result<Queue> activate(std::uint16_t index, const DmaSpace& dma, std::uint64_t acked_features,
-        Interrupt& interrupt) const;
+        Interrupt& interrupt, CompletionFaults* faults = nullptr) const;
 
     // Back to the reset values (virtio 1.2 §2.6.1, device reset or VIRTIO_F_RING_RESET): size
     // = max_size, addresses 0, not enabled, ring state zero.

@@ -18,9 +18,57 @@ constexpr std::array<DriverRuleInfo, static_cast<std::size_t>(DriverRule::count)
     { "notify_before_driver_ok", "3.1.1",
         "The driver MUST NOT send any buffer available notifications to the device before setting DRIVER_OK." },
     { "notify_unknown_queue", "4.1.4.4, 4.2.2.2", "A notification names a virtqueue of the device." },
+    { "queue_changed_while_enabled", "4.1.4.3.2",
+        "The driver MUST configure the other virtqueue fields before enabling the virtqueue with queue_enable." },
+    { "reset_not_awaited", "4.1.4.3.2",
+        "After writing 0 to device_status, the driver MUST wait for a read of device_status to return 0 before "
+        "reinitializing the device." },
+    { "more_buffers_than_queue_size", "2.6",
+        "Queue Size is the maximum number of buffers in the virtqueue (the driver made more available)." },
+    { "ring_entry_invalid", "2.7.6, 2.8.6",
+        "A ring entry names a descriptor (or buffer ID) of the queue that the device does not hold already." },
+    { "chain_too_long", "2.7.5.2, 2.7.5.3.1",
+        "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total; this implies that loops in the "
+        "descriptor chain are forbidden. A driver MUST NOT create a descriptor chain longer than the Queue Size." },
+    { "indirect_misused", "2.7.5.3.1",
+        "The driver MUST NOT set VIRTQ_DESC_F_INDIRECT unless VIRTIO_F_INDIRECT_DESC was negotiated, within an "
+        "indirect descriptor, or together with VIRTQ_DESC_F_NEXT." },
+    { "writable_before_readable", "2.7.4.2",
+        "The driver MUST place any device-writable descriptor elements after any device-readable descriptor elements." },
+    { "buffer_not_reachable", "2.6, 6.1",
+        "Rings and buffers lie in memory the device can reach (through the IOMMU with VIRTIO_F_ACCESS_PLATFORM)." },
 } };
 
 } // namespace
+
+DriverRule rule_for(QueueFault fault) noexcept
+{
+    switch (fault) {
+    case QueueFault::queue_overrun:
+        return DriverRule::more_buffers_than_queue_size;
+    case QueueFault::head_out_of_range:
+    case QueueFault::next_out_of_range:
+    case QueueFault::head_in_flight:
+    case QueueFault::chain_incomplete:
+        return DriverRule::ring_entry_invalid;
+    case QueueFault::chain_too_long:
+    case QueueFault::chain_length_overflow:
+    case QueueFault::indirect_too_large:
+        return DriverRule::chain_too_long;
+    case QueueFault::indirect_not_negotiated:
+    case QueueFault::indirect_with_next:
+    case QueueFault::nested_indirect:
+    case QueueFault::indirect_bad_length:
+        return DriverRule::indirect_misused;
+    case QueueFault::readable_after_writable:
+        return DriverRule::writable_before_readable;
+    case QueueFault::ring_unmapped:
+    case QueueFault::buffer_unmapped:
+    case QueueFault::indirect_unmapped:
+        break;
+    }
+    return DriverRule::buffer_not_reachable;
+}
 
 const DriverRuleInfo& rule_info(DriverRule rule) noexcept
 {

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "virtio/queue/queue_fault.hpp"
+
 namespace vmm::virtio {
 
 enum class DriverRule : std::uint8_t {
@@ -22,8 +24,20 @@ enum class DriverRule : std::uint8_t {
     driver_ok_without_features_ok, // §3.1.1
     notify_before_driver_ok,   // §3.1.1
     notify_unknown_queue,      // §4.1.4.4 / §4.2.2.2: the queue index must name a queue
+    queue_changed_while_enabled, // §4.1.4.3.2
+    reset_not_awaited,         // §4.1.4.3.2 (virtio-pci)
+    // Ring rules, seen by the queues (each a QueueFault, see rule_for()).
+    more_buffers_than_queue_size, // §2.6
+    ring_entry_invalid,        // §2.7.6, §2.8.6
+    chain_too_long,            // §2.7.5.2, §2.7.5.3.1
+    indirect_misused,          // §2.7.5.3.1, §2.8.7.1
+    writable_before_readable,  // §2.7.4.2
+    buffer_not_reachable,      // §2.6, §6.1 (ACCESS_PLATFORM)
     count,
 };
+
+// The driver rule a queue fault shows broken.
+[[nodiscard]] DriverRule rule_for(QueueFault fault) noexcept;
 
 struct DriverRuleInfo {
     std::string_view name;

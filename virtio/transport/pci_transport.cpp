@@ -644,6 +644,7 @@ std::uint64_t PciTransport::common_read(std::uint32_t offset, std::size_t width)
     case NUM_QUEUES:
         return core_.num_queues();
     case DEVICE_STATUS:
+        reset_unconfirmed_ = false;
         return core_.status();
     case CONFIG_GENERATION:
         return config_generation();
@@ -700,6 +701,7 @@ void PciTransport::common_write(std::uint32_t offset, std::size_t width, std::ui
             no_queue();
             return;
         }
+        core_.note_queue_write(*q);
         auto merge = [&](std::uint64_t old) { return width == 8 ? value : with_half(old, high, value); };
         if (field == QUEUE_DESC) {
             q->set_desc_addr(merge(q->desc_addr()));
@@ -741,6 +743,10 @@ void PciTransport::common_write(std::uint32_t offset, std::size_t width, std::ui
         return;
     case DEVICE_STATUS:
         if (expect(1)) {
+            if (value != 0 && reset_unconfirmed_) {
+                core_.conformance().record(DriverRule::reset_not_awaited);
+            }
+            reset_unconfirmed_ = value == 0;
             core_.write_status(static_cast<std::uint8_t>(value));
             if (value == 0) {
                 irq_.reset(); // §4.1.5.1.2.1: every event is unmapped after reset
@@ -774,6 +780,7 @@ void PciTransport::common_write(std::uint32_t offset, std::size_t width, std::ui
     }
     switch (offset) {
     case QUEUE_SIZE:
+        core_.note_queue_write(*q);
         q->set_size(static_cast<std::uint16_t>(value)); // ignored (and logged) once enabled
         return;
     case QUEUE_MSIX_VECTOR:

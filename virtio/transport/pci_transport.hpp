@@ -164,6 +164,8 @@ private:
     std::uint32_t device_features_sel_ = 0;
     std::uint32_t driver_features_sel_ = 0;
     std::uint16_t queue_sel_ = 0;
+    // A reset was written and device_status not read since (§4.1.4.3.2).
+    bool reset_unconfirmed_ = false;
     // config_generation is 8 bits wide (§4.1.4.3.1): it moves on when the device's generation
     // has changed since the driver last read it, so that a wrap cannot hide a change.
     std::uint32_t seen_generation_ = 0;

@@ -71,6 +71,13 @@ Result<> TransportCore::init()
     return {};
 }
 
+void TransportCore::note_queue_write(const QueueConfig& queue) noexcept
+{
+    if (queue.ready()) {
+        conformance_.record(DriverRule::queue_changed_while_enabled);
+    }
+}
+
 std::uint32_t TransportCore::device_features_word(std::uint32_t select) const noexcept
 {
     return select < 2 ? static_cast<std::uint32_t>(offered_ >> (32 * select)) : 0;
@@ -209,7 +216,7 @@ Result<> TransportCore::activate()
             if (!configs_[i].ready()) {
                 continue;
             }
-            auto q = configs_[i].activate(i, dma(), negotiated_, relay_);
+            auto q = configs_[i].activate(i, dma(), negotiated_, relay_, timing_.get());
             if (!q) {
                 result = fail(std::move(q).error());
                 return;
@@ -275,7 +282,7 @@ void TransportCore::set_queue_ready(std::uint32_t index, bool ready)
     // §2.6.1.2: re-enabling a queue after a queue reset, on a running device.
     Result<> result;
     host_->run_on_loop([&] {
-        auto q = cfg->activate(static_cast<std::uint16_t>(index), dma(), negotiated_, relay_);
+        auto q = cfg->activate(static_cast<std::uint16_t>(index), dma(), negotiated_, relay_, timing_.get());
         if (!q) {
             result = fail(std::move(q).error());
             return;

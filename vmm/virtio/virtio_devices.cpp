@@ -220,8 +220,12 @@ namespace {
 nlohmann::json timing_json(const virtio::TimingFaults& t)
 {
     return { { "delay_interrupts_ms", t.interrupt_delay().count() }, { "config_interrupt_every_ms", t.config_period().count() },
+        { "delay_used_ms", t.used_delay().count() }, { "reorder_used_every", t.reorder_every() },
+        { "drop_interrupts_every", t.drop_every() }, { "duplicate_interrupts_every", t.duplicate_every() },
         { "held_notifies", t.held_notifies() }, { "delayed_interrupts", t.delayed_interrupts() },
-        { "config_interrupts", t.config_interrupts() } };
+        { "config_interrupts", t.config_interrupts() }, { "delayed_used", t.delayed_used() },
+        { "reordered_used", t.reordered_used() }, { "dropped_interrupts", t.dropped_interrupts() },
+        { "duplicated_interrupts", t.duplicated_interrupts() } };
 }
 
 } // namespace
@@ -250,8 +254,7 @@ nlohmann::json VirtioDevices::status() const
             { "trapped_notifies", c->trapped_notifies() },
             { "driver_violations", c->conformance().to_json() },
         };
-        if (const auto* t = c->timing(); t != nullptr && (t->held_notifies() + t->delayed_interrupts() + t->config_interrupts() > 0
-                                              || t->interrupt_delay().count() > 0 || t->config_period().count() > 0)) {
+        if (const auto* t = c->timing(); t != nullptr && t->ever_used()) {
             entry["injected_timing"] = timing_json(*t);
         }
         if (auto device = c->device().status(); !device.is_null()) {
@@ -376,6 +379,21 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     };
     const auto irq_delay = VMM_TRY(millis("delay_interrupts_ms"));
     const auto config_every = VMM_TRY(millis("config_interrupt_every_ms"));
+    const auto used_delay = VMM_TRY(millis("delay_used_ms"));
+    // Counts: "reorder_used_every", "drop_interrupts_every", "duplicate_interrupts_every" (0: off).
+    auto every = [&](const char* key) -> Result<std::optional<std::uint32_t>> {
+        const auto v = request.find(key);
+        if (v == request.end()) {
+            return std::optional<std::uint32_t> {};
+        }
+        if (!v->is_number_unsigned()) {
+            return fail(Errc::invalid_argument, "{}: expected a whole number (0 turns it off)", key);
+        }
+        return std::optional<std::uint32_t>(static_cast<std::uint32_t>(std::min<std::uint64_t>(v->get<std::uint64_t>(), UINT32_MAX)));
+    };
+    const auto reorder = VMM_TRY(every("reorder_used_every"));
+    const auto drop = VMM_TRY(every("drop_interrupts_every"));
+    const auto duplicate = VMM_TRY(every("duplicate_interrupts_every"));
     std::optional<std::pair<std::uint16_t, std::chrono::milliseconds>> stall;
     if (const auto st = request.find("stall_queue"); st != request.end()) {
         const auto q = st->is_object() ? st->find("queue") : st->end();
@@ -394,12 +412,18 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         }
         needs_reset = n->get<bool>();
     }
-    if (!rules && !net_rules && !refuse && !needs_reset && !irq_delay && !config_every && !stall) {
+    if (!rules && !net_rules && !refuse && !needs_reset && !irq_delay && !config_every && !stall && !used_delay
+        && !reorder && !drop && !duplicate) {
         return fail(Errc::invalid_argument,
-            "fault-inject needs one of \"faults\" (block request rules), \"needs_reset\": true, \"refuse_features_ok\", "
-            "\"stall_queue\", \"delay_interrupts_ms\" or \"config_interrupt_every_ms\"");
+            "fault-inject needs one of \"faults\" (block and net rules), \"needs_reset\": true, \"refuse_features_ok\", "
+            "\"stall_queue\", \"delay_used_ms\", \"reorder_used_every\", \"delay_interrupts_ms\", "
+            "\"drop_interrupts_every\", \"duplicate_interrupts_every\" or \"config_interrupt_every_ms\"");
     }
     virtio::TimingFaults& timing = *c->timing();
+    // The counts are checked before anything changes.
+    VMM_TRY(timing.check_every("reorder_used_every", reorder.value_or(0), 2));
+    VMM_TRY(timing.check_every("drop_interrupts_every", drop.value_or(0), 2));
+    VMM_TRY(timing.check_every("duplicate_interrupts_every", duplicate.value_or(0), 1));
     if (stall) {
         VMM_TRY(timing.stall_queue(stall->first, stall->second));
     }
@@ -408,6 +432,18 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     }
     if (config_every) {
         VMM_TRY(timing.config_interrupts_every(*config_every));
+    }
+    if (used_delay) {
+        VMM_TRY(timing.delay_used(*used_delay));
+    }
+    if (reorder) {
+        VMM_TRY(timing.reorder_used_every(*reorder));
+    }
+    if (drop) {
+        VMM_TRY(timing.drop_interrupts_every(*drop));
+    }
+    if (duplicate) {
+        VMM_TRY(timing.duplicate_interrupts_every(*duplicate));
     }
     if (rules) {
         VMM_TRY(faulty->set_faults(std::move(*rules)));

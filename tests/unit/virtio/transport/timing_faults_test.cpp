@@ -87,3 +87,62 @@ TEST_CASE("timing faults refuse bad values and a missing loop", "[virtio][faults
     CHECK_FALSE(no_loop.stall_queue(0, 10ms));
     CHECK_FALSE(no_loop.hold_queue_irq(0));
 }
+
+TEST_CASE("a dropped interrupt is sent late; the others pass", "[virtio][faults][timing]")
+{
+    Rig rig;
+    REQUIRE(rig.faults.drop_interrupts_every(2));
+    CHECK_FALSE(rig.faults.hold_queue_irq(0)); // 1st: sent by the caller
+    const auto start = Clock::now();
+    CHECK(rig.faults.hold_queue_irq(0)); // 2nd: dropped
+    CHECK_FALSE(rig.faults.hold_queue_irq(0));
+    rig.run_until([&] { return !rig.irqs.empty(); });
+    CHECK(Clock::now() - start >= TimingFaults::LOST_INTERRUPT_WAIT);
+    CHECK(rig.faults.dropped_interrupts() == 1);
+    REQUIRE(rig.faults.drop_interrupts_every(0));
+    CHECK_FALSE(rig.faults.hold_queue_irq(0));
+}
+
+TEST_CASE("a duplicated interrupt is sent twice", "[virtio][faults][timing]")
+{
+    Rig rig;
+    REQUIRE(rig.faults.duplicate_interrupts_every(1));
+    CHECK(rig.faults.hold_queue_irq(1));
+    CHECK(rig.irqs == std::vector<std::uint16_t> { 1 }); // the first at once
+    rig.run_until([&] { return rig.irqs.size() == 2; });
+    CHECK(rig.irqs == std::vector<std::uint16_t> { 1, 1 });
+    CHECK(rig.faults.duplicated_interrupts() == 1);
+}
+
+TEST_CASE("completions are delayed, or every Nth reordered, as set", "[virtio][faults][timing]")
+{
+    Rig rig;
+    CHECK(rig.faults.on_complete(0).delay == 0ms);
+    REQUIRE(rig.faults.reorder_used_every(3));
+    std::vector<bool> held;
+    for (int i = 0; i < 6; ++i) {
+        held.push_back(rig.faults.on_complete(0).until_next);
+    }
+    CHECK(held == std::vector<bool> { false, false, true, false, false, true });
+    CHECK(rig.faults.reordered_used() == 2);
+    REQUIRE(rig.faults.delay_used(25ms));
+    const auto h = rig.faults.on_complete(1);
+    CHECK(h.delay == 25ms);
+    CHECK_FALSE(h.until_next); // a delay takes precedence
+    bool released = false;
+    rig.faults.release_at(Clock::now() + 10ms, [&] { released = true; });
+    rig.run_until([&] { return released; });
+}
+
+TEST_CASE("counts that make no sense are refused", "[virtio][faults][timing]")
+{
+    Rig rig;
+    CHECK_FALSE(rig.faults.reorder_used_every(1));
+    CHECK_FALSE(rig.faults.drop_interrupts_every(1));
+    CHECK_FALSE(rig.faults.drop_interrupts_every(TimingFaults::MAX_EVERY + 1));
+    CHECK(rig.faults.duplicate_interrupts_every(1));
+    CHECK_FALSE(rig.faults.delay_used(60001ms));
+    TimingFaults no_loop(nullptr, 1, [](std::uint16_t) {}, [](std::uint16_t) {}, [] {});
+    CHECK_FALSE(no_loop.delay_used(10ms));
+    CHECK_FALSE(no_loop.reorder_used_every(2));
+}

@@ -8,7 +8,7 @@
 namespace vmm::virtio::test {
 namespace {
 
-constexpr std::uint8_t ACK_DRIVER = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+constexpr std::uint8_t STATUS_ACK_DRIVER = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
 
 std::unique_ptr<TransportRig> echo_rig(RigTransport t, TransportOptions options = {})
 {
@@ -16,8 +16,8 @@ std::unique_ptr<TransportRig> echo_rig(RigTransport t, TransportOptions options 
 }
 
 // Brings the echo device up with two split queues of 8 and returns them.
-struct Running {
-    explicit Running(TransportRig& rig, std::uint64_t wanted = 0)
+struct RunningDevice {
+    explicit RunningDevice(TransportRig& rig, std::uint64_t wanted = 0)
         : q0(rig.guest, 8)
         , q1(rig.guest, 8)
     {
@@ -26,7 +26,7 @@ struct Running {
         rig.driver().setup_queue(0, q0);
         rig.driver().setup_queue(1, q1);
         rig.driver().driver_ok();
-        REQUIRE(rig.driver().status() == (ACK_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK));
+        REQUIRE(rig.driver().status() == (STATUS_ACK_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK));
     }
     DriverSplitQueue q0;
     DriverSplitQueue q1;
@@ -77,7 +77,7 @@ TEST_CASE("FEATURES_OK does not stick when the driver accepts a feature that was
         const bool ok = rig->driver().negotiate_exactly(feature_bit(VIRTIO_F_VERSION_1) | feature_bit(5));
 
         CHECK_FALSE(ok);
-        CHECK(rig->driver().status() == ACK_DRIVER);
+        CHECK(rig->driver().status() == STATUS_ACK_DRIVER);
     }
 }
 
@@ -88,10 +88,10 @@ TEST_CASE("an injected refusal makes FEATURES_OK fail until it is lifted", "[vir
         auto rig = echo_rig(t);
         rig->core().set_refuse_features_ok(true);
         CHECK_FALSE(rig->driver().negotiate(0));
-        CHECK(rig->driver().status() == ACK_DRIVER);
+        CHECK(rig->driver().status() == STATUS_ACK_DRIVER);
         rig->driver().set_status(0);
         rig->core().set_refuse_features_ok(false);
-        Running running(*rig);
+        RunningDevice running(*rig);
         CHECK(ping(*rig, running.q0));
     }
 }
@@ -102,13 +102,13 @@ TEST_CASE("an injected DEVICE_NEEDS_RESET on a running device goes away with a r
         INFO(to_string(t));
         auto rig = echo_rig(t);
         {
-            Running running(*rig);
+            RunningDevice running(*rig);
             rig->core().signal_needs_reset();
             CHECK(rig->driver().needs_reset());
             rig->driver().set_status(0);
             CHECK_FALSE(rig->driver().needs_reset());
         }
-        Running again(*rig);
+        RunningDevice again(*rig);
         CHECK(ping(*rig, again.q0));
     }
 }
@@ -156,7 +156,7 @@ TEST_CASE("a request goes through a split queue and raises a used-buffer interru
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig);
+        RunningDevice run(*rig);
 
         auto used = ping(*rig, run.q0);
 
@@ -196,7 +196,7 @@ TEST_CASE("queue notifies reach the device through the ioeventfd, not as trapped
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig);
+        RunningDevice run(*rig);
 
         REQUIRE(ping(*rig, run.q0));
         REQUIRE(ping(*rig, run.q1, 1));
@@ -233,7 +233,7 @@ TEST_CASE("a notify for a queue that does not exist is ignored", "[virtio][trans
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig);
+        RunningDevice run(*rig);
 
         rig->driver().notify(7);
         rig->driver().notify(0xffff);
@@ -249,9 +249,9 @@ TEST_CASE("DRIVER_OK without FEATURES_OK sets DEVICE_NEEDS_RESET and notifies a 
         INFO(to_string(t));
         auto rig = echo_rig(t);
         rig->driver().set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
-        rig->driver().set_status(ACK_DRIVER);
+        rig->driver().set_status(STATUS_ACK_DRIVER);
 
-        rig->driver().set_status(ACK_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK);
+        rig->driver().set_status(STATUS_ACK_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK);
 
         CHECK(rig->driver().needs_reset());
         CHECK(rig->driver().config_interrupts() == 1);
@@ -299,7 +299,7 @@ TEST_CASE("a queue fault at run time sets DEVICE_NEEDS_RESET; reset and re-init 
         INFO(to_string(t));
         auto rig = echo_rig(t);
         {
-            Running run(*rig);
+            RunningDevice run(*rig);
             // The avail index runs 9 ahead of an 8-entry ring.
             run.q0.set_avail_idx(9);
             rig->driver().notify(0);
@@ -307,7 +307,7 @@ TEST_CASE("a queue fault at run time sets DEVICE_NEEDS_RESET; reset and re-init 
             CHECK(rig->driver().config_interrupts() == 1);
         }
 
-        Running again(*rig);
+        RunningDevice again(*rig);
 
         CHECK_FALSE(rig->driver().needs_reset());
         CHECK(ping(*rig, again.q0));
@@ -319,7 +319,7 @@ TEST_CASE("a reset returns status, queues and features to their initial values",
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig);
+        RunningDevice run(*rig);
 
         rig->driver().set_status(0);
 
@@ -337,7 +337,7 @@ TEST_CASE("after a reset nothing the device held is written back into guest memo
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig);
+        RunningDevice run(*rig);
         rig->device<EchoDevice>().set_hold(true);
         const std::uint64_t in = rig->guest.alloc(4);
         const std::uint64_t out = rig->guest.alloc(4);
@@ -359,11 +359,11 @@ TEST_CASE("clearing status bits without a reset is ignored", "[virtio][transport
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig);
+        RunningDevice run(*rig);
 
         rig->driver().set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
 
-        CHECK(rig->driver().status() == (ACK_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK));
+        CHECK(rig->driver().status() == (STATUS_ACK_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK));
         CHECK(ping(*rig, run.q0));
     }
 }
@@ -373,7 +373,7 @@ TEST_CASE("queue registers written through the transport while the queue is enab
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig);
+        RunningDevice run(*rig);
 
         rig->driver().set_queue(0, 4, 0, 0, 0);
 
@@ -390,7 +390,7 @@ TEST_CASE("a queue reset stops one queue, reads back as done, and the queue rest
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig, feature_bit(VIRTIO_F_RING_RESET));
+        RunningDevice run(*rig, feature_bit(VIRTIO_F_RING_RESET));
         REQUIRE(has_feature(*run.accepted, VIRTIO_F_RING_RESET));
 
         rig->driver().reset_queue(0);
@@ -410,7 +410,7 @@ TEST_CASE("a queue reset without VIRTIO_F_RING_RESET negotiated is ignored", "[v
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig);
+        RunningDevice run(*rig);
 
         rig->driver().reset_queue(0);
 
@@ -441,7 +441,7 @@ TEST_CASE("a config change by the device bumps the generation and raises a confi
     for (auto t : all_transports()) {
         INFO(to_string(t));
         auto rig = echo_rig(t);
-        Running run(*rig);
+        RunningDevice run(*rig);
         const std::uint32_t before = rig->driver().config_generation();
 
         rig->device<EchoDevice>().change_magic(7);
@@ -459,7 +459,7 @@ TEST_CASE("notification data is accepted when negotiated and names the queue", "
         TransportOptions options;
         options.notification_data = true;
         auto rig = echo_rig(t, options);
-        Running run(*rig, feature_bit(VIRTIO_F_NOTIFICATION_DATA));
+        RunningDevice run(*rig, feature_bit(VIRTIO_F_NOTIFICATION_DATA));
         REQUIRE(has_feature(*run.accepted, VIRTIO_F_NOTIFICATION_DATA));
         const std::uint64_t in = rig->guest.alloc(4);
         const std::uint64_t out = rig->guest.alloc(4);
@@ -478,7 +478,7 @@ TEST_CASE("many reset and re-init cycles leave a working device", "[virtio][tran
         INFO(to_string(t));
         auto rig = echo_rig(t);
         for (int i = 0; i < 20; ++i) {
-            Running run(*rig, i % 2 == 0 ? 0 : feature_bit(VIRTIO_F_EVENT_IDX));
+            RunningDevice run(*rig, i % 2 == 0 ? 0 : feature_bit(VIRTIO_F_EVENT_IDX));
             REQUIRE(ping(*rig, run.q0));
         }
         CHECK(rig->core().activations() == 20);
@@ -495,11 +495,11 @@ TEST_CASE("a driver that follows the spec leaves the conformance log empty", "[v
         INFO(to_string(t));
         auto rig = echo_rig(t);
         {
-            Running running(*rig);
+            RunningDevice running(*rig);
             CHECK(ping(*rig, running.q0));
             rig->driver().set_status(0);
         }
-        Running again(*rig);
+        RunningDevice again(*rig);
         CHECK(ping(*rig, again.q1, 1));
         CHECK(rig->core().conformance().total() == 0);
         CHECK(rig->core().conformance().to_json().empty());
@@ -526,11 +526,11 @@ TEST_CASE("each driver-requirement check fires for the violation it names", "[vi
             } },
         { "clears a status bit", DriverRule::status_bit_cleared,
             [](TransportRig& r) {
-                r.driver().set_status(ACK_DRIVER);
+                r.driver().set_status(STATUS_ACK_DRIVER);
                 r.driver().set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
             } },
         { "sets DRIVER_OK without FEATURES_OK", DriverRule::driver_ok_without_features_ok,
-            [](TransportRig& r) { r.driver().set_status(ACK_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK); } },
+            [](TransportRig& r) { r.driver().set_status(STATUS_ACK_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK); } },
         { "goes on after FAILED without a reset", DriverRule::reinit_after_failed,
             [](TransportRig& r) {
                 r.driver().set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_FAILED);
@@ -544,8 +544,30 @@ TEST_CASE("each driver-requirement check fires for the violation it names", "[vi
             } },
         { "notifies a queue that does not exist", DriverRule::notify_unknown_queue,
             [](TransportRig& r) {
-                Running running(r);
+                RunningDevice running(r);
                 r.driver().notify(7);
+            } },
+        { "moves an enabled queue", DriverRule::queue_changed_while_enabled,
+            [](TransportRig& r) {
+                RunningDevice running(r);
+                r.driver().set_queue(0, 8, 0x10000, 0x11000, 0x12000);
+            } },
+        { "starts again without waiting for the reset", DriverRule::reset_not_awaited,
+            [](TransportRig& r) {
+                r.driver().set_status(0);
+                r.driver().set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
+            } },
+        { "makes more buffers available than the queue holds", DriverRule::more_buffers_than_queue_size,
+            [](TransportRig& r) {
+                RunningDevice running(r);
+                running.q0.set_avail_idx(9);
+                r.driver().notify(0);
+            } },
+        { "puts a device-readable buffer after a writable one", DriverRule::writable_before_readable,
+            [](TransportRig& r) {
+                RunningDevice running(r);
+                running.q0.add({ writable(r.guest.alloc(4), 4), readable(r.guest.alloc(4), 4) });
+                r.driver().notify(0);
             } },
     };
     for (auto t : all_transports()) {
@@ -556,6 +578,11 @@ TEST_CASE("each driver-requirement check fires for the violation it names", "[vi
             if (c.rule == DriverRule::notify_before_driver_ok && rig->core().trapped_notifies() == 0) {
                 // Seen only on a notify that reaches the VMM as a register write; this rig's
                 // virtio-mmio notify went to its kick as an ioeventfd would take it.
+                CHECK(rig->core().conformance().total() == 0);
+                continue;
+            }
+            if (c.rule == DriverRule::reset_not_awaited && t == RigTransport::mmio) {
+                // A virtio-pci rule: virtio-mmio asks for no read-back (Linux does none).
                 CHECK(rig->core().conformance().total() == 0);
                 continue;
             }
