@@ -34,6 +34,9 @@ bool QueueConfig::writable(const char* what) const noexcept
     if (ready_) {
         VMM_LOG_GUEST(spdlog::level::warn, "virtio: driver wrote queue {} while the queue is enabled; ignored",
             what);
+        if (refused_hook_) {
+            refused_hook_();
+        }
         return false;
     }
     return true;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "virtio/interrupt.hpp"
 #include "virtio/memory/dma_space.hpp"
@@ -53,8 +54,13 @@ public:
     // = max_size, addresses 0, not enabled, ring state zero.
     void reset() noexcept;
 
+    // Called for each size or address write refused because the queue is enabled (the
+    // transport counts it as a driver violation).
+    void on_refused_write(std::function<void()> hook) { refused_hook_ = std::move(hook); }
+
 private:
     [[nodiscard]] bool writable(const char* what) const noexcept;
+    std::function<void()> refused_hook_;
 
     std::uint16_t max_size_;
     std::uint16_t size_;

@@ -188,19 +188,6 @@ void MmioTransport::write_register(std::uint32_t offset, std::uint32_t value)
     }
     switch (offset) {
     case mmio::QUEUE_NUM:
-    case mmio::QUEUE_DESC_LOW:
-    case mmio::QUEUE_DESC_HIGH:
-    case mmio::QUEUE_DRIVER_LOW:
-    case mmio::QUEUE_DRIVER_HIGH:
-    case mmio::QUEUE_DEVICE_LOW:
-    case mmio::QUEUE_DEVICE_HIGH:
-        core_.note_queue_write(*q);
-        break;
-    default:
-        break;
-    }
-    switch (offset) {
-    case mmio::QUEUE_NUM:
         // Guest-controlled: a size that does not fit 16 bits becomes 0, which activation refuses.
         q->set_size(value <= 0xffff ? static_cast<std::uint16_t>(value) : 0);
         return;

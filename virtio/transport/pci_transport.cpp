@@ -701,7 +701,6 @@ void PciTransport::common_write(std::uint32_t offset, std::size_t width, std::ui
             no_queue();
             return;
         }
-        core_.note_queue_write(*q);
         auto merge = [&](std::uint64_t old) { return width == 8 ? value : with_half(old, high, value); };
         if (field == QUEUE_DESC) {
             q->set_desc_addr(merge(q->desc_addr()));
@@ -780,7 +779,6 @@ void PciTransport::common_write(std::uint32_t offset, std::size_t width, std::ui
     }
     switch (offset) {
     case QUEUE_SIZE:
-        core_.note_queue_write(*q);
         q->set_size(static_cast<std::uint16_t>(value)); // ignored (and logged) once enabled
         return;
     case QUEUE_MSIX_VECTOR:

@@ -40,6 +40,7 @@ TransportCore::TransportCore(
     offered_ = f;
     for (auto max : device_->queue_max_sizes()) {
         configs_.emplace_back(max);
+        configs_.back().on_refused_write([this] { conformance_.record(DriverRule::queue_changed_while_enabled); });
     }
     active_.assign(configs_.size(), false);
 }
@@ -69,13 +70,6 @@ Result<> TransportCore::init()
         })));
     }
     return {};
-}
-
-void TransportCore::note_queue_write(const QueueConfig& queue) noexcept
-{
-    if (queue.ready()) {
-        conformance_.record(DriverRule::queue_changed_while_enabled);
-    }
 }
 
 std::uint32_t TransportCore::device_features_word(std::uint32_t select) const noexcept

@@ -92,9 +92,6 @@ public:
     // `value` is the queue index, or the notification data with VIRTIO_F_NOTIFICATION_DATA.
     void notify_trapped(std::uint32_t value) noexcept;
     [[nodiscard]] QueueKick* kick(std::uint32_t index) noexcept;
-    // Before a write to queue size or addresses: counts it as a violation when the queue is
-    // enabled (the write itself is then ignored by QueueConfig).
-    void note_queue_write(const QueueConfig& queue) noexcept;
 
     // ---- Configuration space (§2.5) ----
     [[nodiscard]] std::uint32_t config_generation() const noexcept { return device_->config_generation(); }

@@ -365,23 +365,9 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     }
     // Timing faults: {"stall_queue": {"queue": 0, "ms": 2000}}, "delay_interrupts_ms": 50,
     // "config_interrupt_every_ms": 100 (0 turns either off).
-    auto millis = [&](const char* key) -> Result<std::optional<std::chrono::milliseconds>> {
-        const auto v = request.find(key);
-        if (v == request.end()) {
-            return std::optional<std::chrono::milliseconds> {};
-        }
-        if (!v->is_number_unsigned()) {
-            return fail(Errc::invalid_argument, "{}: expected a whole number of milliseconds", key);
-        }
-        // Clamped, not wrapped: a huge value stays huge and TimingFaults refuses it.
-        return std::optional<std::chrono::milliseconds>(
-            std::chrono::milliseconds(std::min<std::uint64_t>(v->get<std::uint64_t>(), UINT32_MAX)));
-    };
-    const auto irq_delay = VMM_TRY(millis("delay_interrupts_ms"));
-    const auto config_every = VMM_TRY(millis("config_interrupt_every_ms"));
-    const auto used_delay = VMM_TRY(millis("delay_used_ms"));
-    // Counts: "reorder_used_every", "drop_interrupts_every", "duplicate_interrupts_every" (0: off).
-    auto every = [&](const char* key) -> Result<std::optional<std::uint32_t>> {
+    // Whole numbers, clamped rather than wrapped: a huge value stays huge and TimingFaults
+    // refuses it. Milliseconds, or counts for the every-Nth faults (0 turns any of them off).
+    auto whole = [&](const char* key) -> Result<std::optional<std::uint32_t>> {
         const auto v = request.find(key);
         if (v == request.end()) {
             return std::optional<std::uint32_t> {};
@@ -389,11 +375,19 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         if (!v->is_number_unsigned()) {
             return fail(Errc::invalid_argument, "{}: expected a whole number (0 turns it off)", key);
         }
-        return std::optional<std::uint32_t>(static_cast<std::uint32_t>(std::min<std::uint64_t>(v->get<std::uint64_t>(), UINT32_MAX)));
+        return std::optional<std::uint32_t>(
+            static_cast<std::uint32_t>(std::min<std::uint64_t>(v->get<std::uint64_t>(), UINT32_MAX)));
     };
-    const auto reorder = VMM_TRY(every("reorder_used_every"));
-    const auto drop = VMM_TRY(every("drop_interrupts_every"));
-    const auto duplicate = VMM_TRY(every("duplicate_interrupts_every"));
+    auto millis = [&](const char* key) -> Result<std::optional<std::chrono::milliseconds>> {
+        const auto n = VMM_TRY(whole(key));
+        return n ? std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(*n)) : std::nullopt;
+    };
+    const auto irq_delay = VMM_TRY(millis("delay_interrupts_ms"));
+    const auto config_every = VMM_TRY(millis("config_interrupt_every_ms"));
+    const auto used_delay = VMM_TRY(millis("delay_used_ms"));
+    const auto reorder = VMM_TRY(whole("reorder_used_every"));
+    const auto drop = VMM_TRY(whole("drop_interrupts_every"));
+    const auto duplicate = VMM_TRY(whole("duplicate_interrupts_every"));
     std::optional<std::pair<std::uint16_t, std::chrono::milliseconds>> stall;
     if (const auto st = request.find("stall_queue"); st != request.end()) {
         const auto q = st->is_object() ? st->find("queue") : st->end();
