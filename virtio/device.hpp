@@ -23,6 +23,8 @@ class EventLoop;
 
 namespace vmm::virtio {
 
+class StatusFaults;
+
 // What a device gets when the driver sets DRIVER_OK (or, for enable_queue(), one queue).
 struct ActivationContext {
     // The queues the driver enabled, activated, in index order; Queue::index() names each.
@@ -70,11 +72,18 @@ public:
             b = std::byte { 0 };
         }
     }
-    virtual void write_config(std::uint32_t offset, std::span<const std::byte> in) noexcept
+    // Returns whether the write went to a field the driver may write (the device's section
+    // says which, e.g. §5.2.4 blk writeback): the transports count the others as a driver
+    // violation. A refused write changes nothing.
+    virtual bool write_config(std::uint32_t offset, std::span<const std::byte> in) noexcept
     {
         (void)offset;
         (void)in;
+        return false;
     }
+    // The error statuses its requests can be made to end in (virtio/status_faults.hpp); null
+    // for a device whose requests have no status.
+    [[nodiscard]] virtual StatusFaults* status_faults() noexcept { return nullptr; }
     // Changes whenever the device changes its configuration space (virtio 1.2 §2.5).
     [[nodiscard]] virtual std::uint32_t config_generation() const noexcept { return 0; }
 

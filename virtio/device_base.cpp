@@ -41,7 +41,7 @@ void DeviceBase::read_config(std::uint32_t offset, std::span<std::byte> out) con
     std::memcpy(out.data(), config_.data() + offset, n);
 }
 
-void DeviceBase::write_config(std::uint32_t offset, std::span<const std::byte> in) noexcept
+bool DeviceBase::write_config(std::uint32_t offset, std::span<const std::byte> in) noexcept
 {
     {
         std::lock_guard lock(config_mutex_);
@@ -49,10 +49,10 @@ void DeviceBase::write_config(std::uint32_t offset, std::span<const std::byte> i
         if (offset > config_.size() || in.size() > config_.size() - offset) {
             VMM_LOG_GUEST(spdlog::level::warn, "virtio-{}: config write of {} bytes at {:#x} is past the end; ignored",
                 to_string(type_), in.size(), offset);
-            return;
+            return false;
         }
     }
-    on_config_write(offset, in);
+    return on_config_write(offset, in);
 }
 
 std::uint32_t DeviceBase::config_generation() const noexcept
@@ -90,10 +90,11 @@ void DeviceBase::copy_config_locked(std::size_t offset, std::span<const std::byt
     std::memcpy(config_.data() + offset, bytes.data(), n);
 }
 
-void DeviceBase::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
+bool DeviceBase::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
 {
     (void)offset;
     (void)in;
+    return false; // no writable fields
 }
 
 void DeviceBase::reset_base() noexcept

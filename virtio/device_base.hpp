@@ -25,7 +25,7 @@ public:
     void ack_features(std::uint64_t features) noexcept override;
     [[nodiscard]] std::uint32_t config_size() const noexcept override;
     void read_config(std::uint32_t offset, std::span<std::byte> out) const noexcept override;
-    void write_config(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
+    bool write_config(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
     [[nodiscard]] std::uint32_t config_generation() const noexcept override;
 
 protected:
@@ -55,7 +55,7 @@ protected:
 
     // A driver write inside the configuration space (bounds already checked). The default
     // ignores it: most fields are read-only. Called under the transport lock.
-    virtual void on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept;
+    virtual bool on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept;
 
     // Remember the interrupt from activate(); reset_base() forgets it with the acked features.
     void set_interrupt(Interrupt* interrupt) noexcept { interrupt_.store(interrupt, std::memory_order_release); }

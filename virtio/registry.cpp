@@ -11,6 +11,7 @@
 #include "virtio/devices/net/net_config.hpp"
 #include "virtio/devices/rng/rng_config.hpp"
 #include "virtio/devices/vsock/vsock_config.hpp"
+#include "virtio/fault_plan.hpp"
 
 namespace vmm::virtio {
 namespace {
@@ -69,6 +70,9 @@ Result<> validate_device(std::span<const DeviceKind> kinds, const config::Device
     if (kind == nullptr) {
         // No origin or type prefix: config::validate() adds both to messages from this hook.
         return fail(Errc::not_found, "unknown device type (known: {})", known_names(kinds));
+    }
+    if (!entry.virtio_faults.is_null()) {
+        VMM_TRY(parse_fault_plan(entry.virtio_faults, "virtio_faults", FaultPlanSource::config));
     }
     if (kind->validate != nullptr) {
         return kind->validate(entry);

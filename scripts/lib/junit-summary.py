@@ -6,8 +6,26 @@ usage: junit-summary.py [--missing NAME]... FILE...
 A FILE that does not exist or does not parse counts as one failure (the suite that should
 have written it crashed). --missing NAME counts one extra failure for a suite that never ran.
 """
+import re
 import sys
 import xml.etree.ElementTree as ET
+
+
+def reason(bad):
+    """Why a test failed, in a few lines, so that a log's tail says it without the XML: the
+    message, or pytest's `E` lines of the traceback (the assertion and its values, at most 12)
+    and the line of the test that failed."""
+    message = (bad.get("message") or "").strip()
+    text = (bad.text or "").strip()
+    lines = text.splitlines()
+    e_lines = [line[1:].strip() for line in lines if line.startswith("E ")]
+    where = [line for line in lines if re.match(r"^\S+\.py:\d+: ", line)]
+    if e_lines:
+        shown = e_lines[:6] + (["..."] if len(e_lines) > 12 else []) + e_lines[6:][-6:]
+        out = "\n    ".join(x[:300] for x in shown)
+        return f"{out}\n    at {where[-1]}" if where else out
+    first = (message or text).splitlines()
+    return first[0][:300] if first else "(no reason given)"
 
 
 def main(argv):
@@ -33,9 +51,7 @@ def main(argv):
             if bad is None:
                 bad = case.find("error")
             if bad is not None:
-                # The first line of why, so a log's tail says it without the XML.
-                why = (bad.get("message") or bad.text or "").strip().splitlines()
-                failed.append(f"{full}: {why[0][:200]}" if why else full)
+                failed.append(f"{full}: {reason(bad)}")
             elif case.find("skipped") is not None:
                 skipped.append(full)
             else:

@@ -121,12 +121,14 @@ Result<> EchoDevice::enable_queue(Queue queue)
     return {};
 }
 
-void EchoDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
+bool EchoDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
 {
     // Only `scratch` (bytes 4..7) is writable.
-    if (offset >= offsetof(Config, scratch)) {
-        set_config(offset, in);
+    if (offset < offsetof(Config, scratch)) {
+        return false;
     }
+    set_config(offset, in);
+    return true;
 }
 
 } // namespace vmm::virtio::test

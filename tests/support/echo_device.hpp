@@ -49,7 +49,7 @@ public:
     void change_magic(std::uint32_t magic) noexcept { update_config_obj(0, le32(magic)); }
 
 private:
-    void on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
+    bool on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
     static void echo(DescriptorChain& chain) noexcept;
 
     std::vector<std::optional<Queue>> queues_;

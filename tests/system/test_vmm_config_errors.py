@@ -102,3 +102,16 @@ def test_bad_vsock_devices_are_refused_before_the_vm_starts(vireo, tmp_path, fak
     assert r.returncode == 2, r.stderr
     assert expected in r.stderr and "vsock" in r.stderr, r.stderr
     assert not (tmp_path / "v.sock").exists()
+
+
+@pytest.mark.parametrize("device,expected", [
+    ("type=rng,virtio_faults.reorder_used_every=1", "--device #1 (type \"rng\"): virtio_faults.reorder_used_every: must be 0 (off) or 2 to"),
+    ("type=rng,virtio_faults.needs_reset=true", "virtio_faults.needs_reset: a one-time event"),
+    ("type=rng,virtio_faults.delay_used=5", "did you mean \"delay_used_ms\""),
+    ("type=rng,virtio_faults=5", "virtio_faults: expected an object"),
+    ("type=rng,virtio_faults.status_faults=5", "virtio_faults.status_faults: expected an array"),
+])
+def test_bad_virtio_faults_are_refused_before_the_vm_starts(vireo, fake_kernel, device, expected):
+    r = run_vireo(vireo, "run", "--kernel", fake_kernel, "--console", "off", "--device", device)
+    assert r.returncode == 2, r.stderr
+    assert expected in r.stderr, r.stderr

@@ -23,6 +23,9 @@ constexpr std::array<DriverRuleInfo, static_cast<std::size_t>(DriverRule::count)
     { "reset_not_awaited", "4.1.4.3.2",
         "After writing 0 to device_status, the driver MUST wait for a read of device_status to return 0 before "
         "reinitializing the device." },
+    { "config_write_read_only", "2.5, 5.x.4",
+        "The driver writes only the device configuration fields its device's section lets it write (e.g. blk "
+        "writeback with CONFIG_WCE, §5.2.4; iommu bypass with BYPASS_CONFIG, §5.13.4; console emerg_wr, §5.3.4)." },
     { "more_buffers_than_queue_size", "2.6",
         "Queue Size is the maximum number of buffers in the virtqueue (the driver made more available)." },
     { "ring_entry_invalid", "2.7.6, 2.8.6",

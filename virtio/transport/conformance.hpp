@@ -26,6 +26,7 @@ enum class DriverRule : std::uint8_t {
     notify_unknown_queue,      // §4.1.4.4 / §4.2.2.2: the queue index must name a queue
     queue_changed_while_enabled, // §4.1.4.3.2
     reset_not_awaited,         // §4.1.4.3.2 (virtio-pci)
+    config_write_read_only,    // the device's own section (e.g. §5.1.4, §5.13.4)
     // Ring rules, seen by the queues (each a QueueFault, see rule_for()).
     more_buffers_than_queue_size, // §2.6
     ring_entry_invalid,        // §2.7.6, §2.8.6

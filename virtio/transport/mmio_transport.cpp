@@ -92,7 +92,9 @@ void MmioTransport::write(std::uint64_t offset, std::span<const std::byte> data)
 {
     std::lock_guard lock(mutex_);
     if (offset >= mmio::CONFIG) {
-        core_.device().write_config(static_cast<std::uint32_t>(offset - mmio::CONFIG), data);
+        if (!core_.device().write_config(static_cast<std::uint32_t>(offset - mmio::CONFIG), data)) {
+            core_.conformance().record(DriverRule::config_write_read_only);
+        }
         return;
     }
     if (data.size() != 4 || offset % 4 != 0) {

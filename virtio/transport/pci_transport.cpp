@@ -536,7 +536,9 @@ void PciTransport::regs_write(std::uint64_t offset, std::span<const std::byte> d
         common_write(static_cast<std::uint32_t>(offset - COMMON_OFFSET), data.size(), load_le(data));
     } else if (inside(DEVICE_OFFSET, PAGE)) {
         if (natural(offset, size)) {
-            core_.device().write_config(static_cast<std::uint32_t>(offset - DEVICE_OFFSET), data);
+            if (!core_.device().write_config(static_cast<std::uint32_t>(offset - DEVICE_OFFSET), data)) {
+                core_.conformance().record(DriverRule::config_write_read_only);
+            }
         } else {
             VMM_LOG_GUEST(spdlog::level::warn, "{}: {}-byte device configuration write at {:#x} ignored", name(), size,
                 offset - DEVICE_OFFSET);

@@ -58,6 +58,8 @@ public:
     // Every `n`th used-buffer interrupt (0: none) is sent twice.
     [[nodiscard]] Result<> duplicate_interrupts_every(std::uint32_t n);
 
+    // Whether there is a loop for the timers (without one every fault is refused).
+    [[nodiscard]] bool has_loop() const noexcept { return loop_ != nullptr; }
     // Whether `n` is acceptable for the setting named `what` (0, or `least` to MAX_EVERY).
     [[nodiscard]] Result<> check_every(const char* what, std::uint32_t n, std::uint32_t least) const;
 

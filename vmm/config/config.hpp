@@ -56,6 +56,9 @@ struct DeviceConfig {
     bool packed = true;
     std::optional<bool> notification_data;
     bool iommu = false;
+    // Faults any device takes (vmm/virtio/fault_plan.hpp), read when the device is built;
+    // null when not given.
+    nlohmann::json virtio_faults;
     // A name for the API (block-resize, status); default: the origin.
     std::optional<std::string> id;
     // Every other key, for the device's own factory to check.

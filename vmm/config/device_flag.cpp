@@ -89,10 +89,28 @@ Result<DeviceConfig> parse_device_flag(
             return fail(Errc::invalid_argument, "{}: \"{}\" is not KEY=VALUE", origin, item);
         }
         const std::string key(item.substr(0, eq));
-        if (entry.contains(key)) {
+        // "parent.child=value" sets a key of an object-valued key (rate_limit.burst=4096,
+        // virtio_faults.delay_used_ms=100).
+        const std::size_t dot = key.find('.');
+        json* target = &entry;
+        std::string leaf = key;
+        if (dot != std::string::npos) {
+            const std::string parent = key.substr(0, dot);
+            leaf = key.substr(dot + 1);
+            if (parent.empty() || leaf.empty() || leaf.find('.') != std::string::npos) {
+                return fail(Errc::invalid_argument, "{}: \"{}\" is not KEY or KEY.SUBKEY", origin, key);
+            }
+            if (entry.contains(parent) && !entry[parent].is_object()) {
+                return fail(Errc::invalid_argument, "{}: \"{}\" given both as a value and with .{}", origin, parent, leaf);
+            }
+            target = &entry[parent];
+        } else if (entry.contains(key) && entry[key].is_object()) {
+            return fail(Errc::invalid_argument, "{}: \"{}\" given both as a value and with subkeys", origin, key);
+        }
+        if (target->contains(leaf)) {
             return fail(Errc::invalid_argument, "{}: key \"{}\" given twice; give it once", origin, key);
         }
-        entry[key] = VMM_TRY(typed_value(item.substr(eq + 1), origin, key));
+        (*target)[leaf] = VMM_TRY(typed_value(item.substr(eq + 1), origin, key));
     }
     return detail::device_from_json(entry, origin, origin + ": ", base_dir);
 }

@@ -311,6 +311,11 @@ Result<DeviceConfig> detail::device_from_json(
             dev.iommu = VMM_TRY(as_bool(value, fmt::format("{}iommu", key_prefix)));
         } else if (key == "id") {
             dev.id = VMM_TRY(as_nonempty_string(value, fmt::format("{}id", key_prefix)));
+        } else if (key == "virtio_faults") {
+            if (!value.is_object()) {
+                return wrong_type(fmt::format("{}virtio_faults", key_prefix), "an object", value);
+            }
+            dev.virtio_faults = value;
         } else if (key != "type") {
             dev.params[key] = value;
         }

@@ -11,6 +11,7 @@
 #include "virtio/devices/net/backend/fault_backend.hpp"
 #include "virtio/devices/net/net_device.hpp"
 #include "virtio/devices/vsock/vsock_device.hpp"
+#include "virtio/fault_plan.hpp"
 #include "virtio/registry.hpp"
 #include "vmm/base/log.hpp"
 
@@ -150,12 +151,12 @@ Result<std::unique_ptr<VirtioDevices>> VirtioDevices::create(
         VMM_ASSERT(devices->iommu_ != nullptr);
     }
     for (std::size_t i = 0; i < plan.entries.size(); ++i) {
-        VMM_TRY(devices->add(plan.entries[i], std::move(models[i])));
+        VMM_TRY(devices->add(plan.entries[i], std::move(models[i]), config_error));
     }
     return devices;
 }
 
-Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, std::unique_ptr<virtio::Device> device)
+Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, std::unique_ptr<virtio::Device> device, bool* config_error)
 {
     const config::DeviceConfig& cfg = *entry.config;
     Slot slot;
@@ -200,6 +201,16 @@ Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, std::unique_ptr<virt
         break;
     }
     }
+    if (!cfg.virtio_faults.is_null()) {
+        // Invariant: make_device() validated the entry, virtio_faults included.
+        const auto plan = virtio::parse_fault_plan(cfg.virtio_faults, "virtio_faults", virtio::FaultPlanSource::config);
+        VMM_ASSERT(plan.has_value());
+        if (auto applied = virtio::apply_fault_plan(*plan, *core(slot), "virtio_faults"); !applied) {
+            // The status rules are read against the device's own table only now.
+            *config_error = true;
+            return fail(Errc::invalid_argument, "{} (type \"{}\"): {}", cfg.origin, cfg.type, applied.error().describe());
+        }
+    }
     slots_.push_back(std::move(slot));
     return {};
 }
@@ -215,20 +226,6 @@ virtio::TransportCore* VirtioDevices::core(const Slot& slot) const noexcept
     return nullptr;
 }
 
-namespace {
-
-nlohmann::json timing_json(const virtio::TimingFaults& t)
-{
-    return { { "delay_interrupts_ms", t.interrupt_delay().count() }, { "config_interrupt_every_ms", t.config_period().count() },
-        { "delay_used_ms", t.used_delay().count() }, { "reorder_used_every", t.reorder_every() },
-        { "drop_interrupts_every", t.drop_every() }, { "duplicate_interrupts_every", t.duplicate_every() },
-        { "held_notifies", t.held_notifies() }, { "delayed_interrupts", t.delayed_interrupts() },
-        { "config_interrupts", t.config_interrupts() }, { "delayed_used", t.delayed_used() },
-        { "reordered_used", t.reordered_used() }, { "dropped_interrupts", t.dropped_interrupts() },
-        { "duplicated_interrupts", t.duplicated_interrupts() } };
-}
-
-} // namespace
 
 nlohmann::json VirtioDevices::status() const
 {
@@ -254,8 +251,11 @@ nlohmann::json VirtioDevices::status() const
             { "trapped_notifies", c->trapped_notifies() },
             { "driver_violations", c->conformance().to_json() },
         };
+        if (const auto* sf = core(s)->device().status_faults(); sf != nullptr && !sf->empty()) {
+            entry["injected_status"] = sf->to_json();
+        }
         if (const auto* t = c->timing(); t != nullptr && t->ever_used()) {
-            entry["injected_timing"] = timing_json(*t);
+            entry["injected_timing"] = virtio::timing_json(*t);
         }
         if (auto device = c->device().status(); !device.is_null()) {
             entry["device"] = std::move(device);
@@ -335,6 +335,8 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     virtio::block::FaultBackend* faulty = nullptr;
     std::optional<std::vector<virtio::net::NetFault>> net_rules;
     virtio::net::FaultNetBackend* net_faulty = nullptr;
+    std::optional<std::vector<virtio::IommuFaultRule>> iommu_rules;
+    auto* iommu = dynamic_cast<virtio::IommuDevice*>(device);
     std::uint64_t seed = 1;
     if (const auto f = request.find("faults"); f != request.end()) {
         auto* blk = dynamic_cast<virtio::block::BlockDevice*>(device);
@@ -343,6 +345,8 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         net_faulty = net != nullptr ? dynamic_cast<virtio::net::FaultNetBackend*>(&net->backend()) : nullptr;
         if (faulty != nullptr) {
             rules = VMM_TRY(virtio::block::parse_block_faults(*f, "faults"));
+        } else if (iommu != nullptr) {
+            iommu_rules = VMM_TRY(virtio::parse_iommu_faults(*f, "faults"));
         } else if (net_faulty != nullptr) {
             net_rules = VMM_TRY(virtio::net::parse_net_faults(*f, "faults"));
             if (const auto sd = request.find("seed"); sd != request.end()) {
@@ -353,112 +357,57 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
             }
         } else {
             return fail(Errc::unsupported,
-                "device \"{}\" takes no request fault rules (\"faults\"); block and net devices do", id);
+                "device \"{}\" takes no request fault rules (\"faults\"); block, net and iommu devices do", id);
         }
     }
-    std::optional<bool> refuse;
-    if (const auto r = request.find("refuse_features_ok"); r != request.end()) {
-        if (!r->is_boolean()) {
-            return fail(Errc::invalid_argument, "refuse_features_ok: expected true or false");
+    // A net device's link going down and up by itself: {"link_flap": {"down_ms": D, "up_ms": U}}.
+    std::optional<virtio::net::LinkFlap> flap;
+    if (const auto lf = request.find("link_flap"); lf != request.end()) {
+        auto* net = dynamic_cast<virtio::net::NetDevice*>(device);
+        net_faulty = net != nullptr ? dynamic_cast<virtio::net::FaultNetBackend*>(&net->backend()) : nullptr;
+        if (net_faulty == nullptr) {
+            return fail(Errc::unsupported, "device \"{}\" has no link to flap; net devices do", id);
         }
-        refuse = r->get<bool>();
+        flap = VMM_TRY(virtio::net::parse_link_flap(*lf, "link_flap"));
     }
-    // Timing faults: {"stall_queue": {"queue": 0, "ms": 2000}}, "delay_interrupts_ms": 50,
-    // "config_interrupt_every_ms": 100 (0 turns either off).
-    // Whole numbers, clamped rather than wrapped: a huge value stays huge and TimingFaults
-    // refuses it. Milliseconds, or counts for the every-Nth faults (0 turns any of them off).
-    auto whole = [&](const char* key) -> Result<std::optional<std::uint32_t>> {
-        const auto v = request.find(key);
-        if (v == request.end()) {
-            return std::optional<std::uint32_t> {};
+    // The request's other keys are the plan that any device takes.
+    constexpr std::array<std::string_view, 5> REQUEST_KEYS { "command", "id", "faults", "seed", "link_flap" };
+    const auto plan = VMM_TRY(virtio::parse_fault_plan(request, "", virtio::FaultPlanSource::api, REQUEST_KEYS));
+    if (!rules && !net_rules && !iommu_rules && !flap && plan.empty()) {
+        std::string keys;
+        for (std::string_view k : virtio::fault_plan_keys(virtio::FaultPlanSource::api)) {
+            keys += fmt::format(", \"{}\"", k);
         }
-        if (!v->is_number_unsigned()) {
-            return fail(Errc::invalid_argument, "{}: expected a whole number (0 turns it off)", key);
-        }
-        return std::optional<std::uint32_t>(
-            static_cast<std::uint32_t>(std::min<std::uint64_t>(v->get<std::uint64_t>(), UINT32_MAX)));
-    };
-    auto millis = [&](const char* key) -> Result<std::optional<std::chrono::milliseconds>> {
-        const auto n = VMM_TRY(whole(key));
-        return n ? std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(*n)) : std::nullopt;
-    };
-    const auto irq_delay = VMM_TRY(millis("delay_interrupts_ms"));
-    const auto config_every = VMM_TRY(millis("config_interrupt_every_ms"));
-    const auto used_delay = VMM_TRY(millis("delay_used_ms"));
-    const auto reorder = VMM_TRY(whole("reorder_used_every"));
-    const auto drop = VMM_TRY(whole("drop_interrupts_every"));
-    const auto duplicate = VMM_TRY(whole("duplicate_interrupts_every"));
-    std::optional<std::pair<std::uint16_t, std::chrono::milliseconds>> stall;
-    if (const auto st = request.find("stall_queue"); st != request.end()) {
-        const auto q = st->is_object() ? st->find("queue") : st->end();
-        const auto ms = st->is_object() ? st->find("ms") : st->end();
-        if (!st->is_object() || q == st->end() || ms == st->end() || !q->is_number_unsigned() || !ms->is_number_unsigned()
-            || q->get<std::uint64_t>() > 0xffff) {
-            return fail(Errc::invalid_argument, "stall_queue: expected {{\"queue\": INDEX, \"ms\": MILLISECONDS}}");
-        }
-        stall.emplace(static_cast<std::uint16_t>(q->get<std::uint64_t>()),
-            std::chrono::milliseconds(std::min<std::uint64_t>(ms->get<std::uint64_t>(), UINT32_MAX)));
+        return fail(Errc::invalid_argument, "fault-inject needs one of \"faults\" (block, net and iommu rules), \"link_flap\" (net){}", keys);
     }
-    bool needs_reset = false;
-    if (const auto n = request.find("needs_reset"); n != request.end()) {
-        if (!n->is_boolean()) {
-            return fail(Errc::invalid_argument, "needs_reset: expected true (false does nothing)");
-        }
-        needs_reset = n->get<bool>();
-    }
-    if (!rules && !net_rules && !refuse && !needs_reset && !irq_delay && !config_every && !stall && !used_delay
-        && !reorder && !drop && !duplicate) {
-        return fail(Errc::invalid_argument,
-            "fault-inject needs one of \"faults\" (block and net rules), \"needs_reset\": true, \"refuse_features_ok\", "
-            "\"stall_queue\", \"delay_used_ms\", \"reorder_used_every\", \"delay_interrupts_ms\", "
-            "\"drop_interrupts_every\", \"duplicate_interrupts_every\" or \"config_interrupt_every_ms\"");
-    }
-    virtio::TimingFaults& timing = *c->timing();
-    // The counts are checked before anything changes.
-    VMM_TRY(timing.check_every("reorder_used_every", reorder.value_or(0), 2));
-    VMM_TRY(timing.check_every("drop_interrupts_every", drop.value_or(0), 2));
-    VMM_TRY(timing.check_every("duplicate_interrupts_every", duplicate.value_or(0), 1));
-    if (stall) {
-        VMM_TRY(timing.stall_queue(stall->first, stall->second));
-    }
-    if (irq_delay) {
-        VMM_TRY(timing.delay_interrupts(*irq_delay));
-    }
-    if (config_every) {
-        VMM_TRY(timing.config_interrupts_every(*config_every));
-    }
-    if (used_delay) {
-        VMM_TRY(timing.delay_used(*used_delay));
-    }
-    if (reorder) {
-        VMM_TRY(timing.reorder_used_every(*reorder));
-    }
-    if (drop) {
-        VMM_TRY(timing.drop_interrupts_every(*drop));
-    }
-    if (duplicate) {
-        VMM_TRY(timing.duplicate_interrupts_every(*duplicate));
-    }
+    VMM_TRY(virtio::apply_fault_plan(plan, *c));
     if (rules) {
         VMM_TRY(faulty->set_faults(std::move(*rules)));
     }
     if (net_rules) {
         VMM_TRY(net_faulty->set_faults(std::move(*net_rules), seed));
     }
-    if (refuse) {
-        c->set_refuse_features_ok(*refuse);
+    if (iommu_rules) {
+        iommu->injected_faults().set(std::move(*iommu_rules));
     }
-    if (needs_reset) {
-        spdlog::info("{}: DEVICE_NEEDS_RESET (injected fault)", c->name());
-        c->signal_needs_reset();
+    if (flap) {
+        VMM_TRY(net_faulty->set_link_flap(flap->down, flap->up));
     }
     nlohmann::json out = { { "id", id }, { "status", c->status() }, { "refuse_features_ok", c->refuses_features_ok() },
-        { "timing", timing_json(timing) } };
+        { "timing", virtio::timing_json(*c->timing()) } };
+    if (auto* sf = c->device().status_faults(); sf != nullptr) {
+        out["status_faults"] = sf->to_json();
+    }
     if (faulty != nullptr) {
         out["faults"] = virtio::block::faults_json(faulty->faults());
     }
     if (net_faulty != nullptr) {
         out["faults"] = virtio::net::net_faults_json(net_faulty->faults(), net_faulty->seed());
+        out["link_flap"] = virtio::net::link_flap_json(net_faulty->link_flap());
+        out["link_up"] = net_faulty->link_up();
+    }
+    if (iommu != nullptr) {
+        out["faults"] = virtio::iommu_faults_json(iommu->injected_faults().rules());
     }
     return out;
 }

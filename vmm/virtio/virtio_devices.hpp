@@ -121,7 +121,8 @@ private:
     };
 
     explicit VirtioDevices(const Context& ctx);
-    [[nodiscard]] Result<> add(const VirtioPlan::Entry& entry, std::unique_ptr<virtio::Device> device);
+    // `config_error` is set when the entry's own keys are at fault.
+    [[nodiscard]] Result<> add(const VirtioPlan::Entry& entry, std::unique_ptr<virtio::Device> device, bool* config_error);
     [[nodiscard]] virtio::TransportCore* core(const Slot& slot) const noexcept;
     // The model of the device of `type` whose id is `id`; the error lists the known ids.
     [[nodiscard]] Result<virtio::Device*> find_device(const std::string& id, std::string_view type);

@@ -156,18 +156,19 @@ void BlockDevice::ack_features(std::uint64_t features) noexcept
     set_config_obj(offsetof(VirtioBlkConfig, writeback), wb);
 }
 
-void BlockDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
+bool BlockDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
 {
     // Guest-controlled: offset and in. Only writeback is writable, and only with CONFIG_WCE
     // (virtio 1.2 §5.2.4); everything else in the space is read-only.
     if (offset != offsetof(VirtioBlkConfig, writeback) || in.size() != 1 || !acked(VIRTIO_BLK_F_CONFIG_WCE)) {
         VMM_LOG_GUEST(spdlog::level::warn, "virtio-blk {}: config write of {} bytes at {:#x} ignored",
             backend_->describe(), in.size(), offset);
-        return;
+        return false;
     }
     const std::uint8_t wb = in[0] != std::byte { 0 } ? 1 : 0;
     writeback_.store(wb != 0, std::memory_order_relaxed);
     set_config_obj(offset, wb);
+    return true;
 }
 
 bool BlockDevice::write_through() const noexcept

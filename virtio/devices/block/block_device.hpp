@@ -125,7 +125,7 @@ private:
         std::uint32_t flags = 0;
     };
 
-    void on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
+    bool on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
     void io_complete(std::uint64_t tag, int result) noexcept override;
     void io_batch_done() noexcept override;
 

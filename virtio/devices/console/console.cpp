@@ -260,15 +260,16 @@ std::uint64_t ConsoleDevice::dropped_input(std::size_t port) const noexcept
 
 // ---- Configuration space ----------------------------------------------------------------------
 
-void ConsoleDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
+bool ConsoleDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
 {
     // virtio 1.2 §5.3.5.1: a write to emerg_wr is accepted at any time, even before the
     // device is set up, and its low byte goes out. The other fields are read-only.
     constexpr std::size_t at = offsetof(VirtioConsoleConfig, emerg_wr);
     if (!emergency_write_ || offset > at || offset + in.size() <= at) {
-        return;
+        return false;
     }
     ports_[0].backend->write(in.subspan(at - offset, 1));
+    return true;
 }
 
 // ---- Data ---------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ private:
         std::uint16_t value = 0;
     };
 
-    void on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
+    bool on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
     // Queues and everything the driver told the device; pending input stays.
     void drop_guest_state() noexcept;
 

@@ -11,6 +11,14 @@
 namespace vmm::virtio {
 namespace {
 
+// §5.13.6: the error statuses, and the request types in their numbering (ATTACH = 1 ... PROBE
+// = 5), for injected faults.
+constexpr std::array<ErrorStatus, 8> IOMMU_STATUSES { { { "ioerr", VIRTIO_IOMMU_S_IOERR },
+    { "unsupp", VIRTIO_IOMMU_S_UNSUPP }, { "deverr", VIRTIO_IOMMU_S_DEVERR }, { "inval", VIRTIO_IOMMU_S_INVAL },
+    { "range", VIRTIO_IOMMU_S_RANGE }, { "noent", VIRTIO_IOMMU_S_NOENT }, { "fault", VIRTIO_IOMMU_S_FAULT },
+    { "nomem", VIRTIO_IOMMU_S_NOMEM } } };
+constexpr std::array<std::string_view, 6> IOMMU_REQUESTS { "none", "attach", "detach", "map", "unmap", "probe" };
+
 constexpr std::uint64_t OFFERED = feature_bit(VIRTIO_IOMMU_F_INPUT_RANGE) | feature_bit(VIRTIO_IOMMU_F_DOMAIN_RANGE)
     | feature_bit(VIRTIO_IOMMU_F_MAP_UNMAP) | feature_bit(VIRTIO_IOMMU_F_PROBE) | feature_bit(VIRTIO_IOMMU_F_MMIO);
 
@@ -58,6 +66,7 @@ IommuDevice::IommuDevice(Options options)
         sizeof(VirtioIommuConfig))
     , options_(options)
     , domains_(options.limits)
+    , status_faults_(IOMMU_STATUSES, IOMMU_REQUESTS)
 {
     VirtioIommuConfig cfg {};
     // §5.13.4: the lowest set bit is the granule; every larger power of two maps too.
@@ -81,7 +90,7 @@ const DmaSpace& IommuDevice::add_endpoint(std::uint32_t endpoint, const DmaSpace
 {
     domains_.add_endpoint(endpoint);
     auto& dma = endpoint_dma_[endpoint];
-    dma = std::make_unique<IommuDma>(endpoint, domains_, direct, this);
+    dma = std::make_unique<IommuDma>(endpoint, domains_, direct, this, &injected_);
     return *dma;
 }
 
@@ -101,17 +110,18 @@ void IommuDevice::ack_features(std::uint64_t features) noexcept
     update_bypass();
 }
 
-void IommuDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
+bool IommuDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
 {
     // §5.13.4: only `bypass`, only with BYPASS_CONFIG negotiated, and only its bit 0 counts.
     if (!acked(VIRTIO_IOMMU_F_BYPASS_CONFIG) || offset != IOMMU_CONFIG_BYPASS_OFFSET || in.size() != 1) {
         VMM_LOG_GUEST(spdlog::level::warn, "virtio-iommu: driver wrote {} bytes of config at {:#x}; ignored", in.size(),
             offset);
-        return;
+        return false;
     }
     const std::uint8_t value = std::to_integer<std::uint8_t>(in[0]) & 1U;
     set_config(offset, std::as_bytes(std::span(&value, 1)));
     update_bypass();
+    return true;
 }
 
 Result<> IommuDevice::activate(ActivationContext ctx)
@@ -233,6 +243,11 @@ std::optional<std::uint8_t> IommuDevice::handle(DescriptorChain& chain, bool* in
     }
     const std::span<const std::byte> bytes(req.data(), got);
     const auto type = std::to_integer<std::uint8_t>(req[0]);
+    if (!status_faults_.empty() && type >= VIRTIO_IOMMU_T_ATTACH && type <= VIRTIO_IOMMU_T_PROBE) {
+        if (auto injected = status_faults_.pick(type)) {
+            return *injected; // not carried out: nothing changes, nothing to invalidate
+        }
+    }
     const auto needs = [&](std::size_t size) { return got >= size; };
 
     switch (type) {
@@ -397,6 +412,7 @@ nlohmann::json IommuDevice::state() const
         hits += dma->cache_hits();
     }
     out["translation_cache_hits"] = hits;
+    out["injected_faults"] = iommu_faults_json(injected_.rules());
     return out;
 }
 

@@ -14,6 +14,7 @@
 #include "virtio/device_base.hpp"
 #include "virtio/devices/iommu/iommu_dma.hpp"
 #include "virtio/devices/iommu/iommu_domains.hpp"
+#include "virtio/status_faults.hpp"
 
 namespace vmm::virtio {
 
@@ -74,9 +75,13 @@ public:
     [[nodiscard]] std::uint64_t faults_reported() const noexcept { return faults_reported_; }
     [[nodiscard]] std::uint64_t faults_dropped() const noexcept { return faults_dropped_; }
     [[nodiscard]] std::size_t requests_waiting_for_pins() const noexcept { return held_.size(); }
+    // Injected translation faults (the API's fault-inject); loop thread, like the DMA.
+    [[nodiscard]] IommuFaultRules& injected_faults() noexcept { return injected_; }
+    // Requests answered with an error status on purpose (§5.13.6).
+    [[nodiscard]] StatusFaults* status_faults() noexcept override { return &status_faults_; }
 
 private:
-    void on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
+    bool on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
 
     void process_requests() noexcept;
     // The status to write, or nullopt when the request cannot be answered (unparseable or an
@@ -105,6 +110,8 @@ private:
     // Makes pin-release callbacks harmless after a reset or destruction.
     std::shared_ptr<std::uint64_t> epoch_ = std::make_shared<std::uint64_t>(0);
 
+    IommuFaultRules injected_;
+    StatusFaults status_faults_;
     std::deque<IommuFault> pending_faults_;
     std::deque<IommuFault> recent_faults_;
     std::uint64_t faults_reported_ = 0;

@@ -41,6 +41,11 @@ Result<SliceList> IommuDma::resolve(std::uint64_t addr, std::uint64_t len, Acces
         return fault(IommuFault { VIRTIO_IOMMU_FAULT_R_MAPPING, VIRTIO_IOMMU_FAULT_F_ADDRESS, endpoint_, addr }, addr,
             len);
     }
+    if (injected_ != nullptr && !injected_->rules().empty()) {
+        if (auto f = injected_->check(endpoint_, addr, len, access)) {
+            return fault(*f, addr, len);
+        }
+    }
     const std::uint64_t generation = domains_->generations().current();
     const std::uint32_t needed = needed_flags(access);
     std::uint64_t cur = addr;

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "virtio/devices/iommu/iommu_domains.hpp"
+#include "virtio/devices/iommu/iommu_fault_rules.hpp"
 #include "virtio/memory/dma_space.hpp"
 
 namespace vmm::virtio {
@@ -26,11 +27,14 @@ public:
 // not reported complete while I/O resolved under the old mapping is still in flight.
 class IommuDma final : public DmaSpace {
 public:
-    IommuDma(std::uint32_t endpoint, const IommuDomains& domains, const DmaSpace& direct, IommuFaultSink* sink) noexcept
+    // `injected` (may be null): faults to report on accesses that would otherwise succeed.
+    IommuDma(std::uint32_t endpoint, const IommuDomains& domains, const DmaSpace& direct, IommuFaultSink* sink,
+        IommuFaultRules* injected = nullptr) noexcept
         : endpoint_(endpoint)
         , domains_(&domains)
         , direct_(&direct)
         , sink_(sink)
+        , injected_(injected)
     {
     }
 
@@ -54,6 +58,7 @@ private:
     const IommuDomains* domains_;
     const DmaSpace* direct_;
     IommuFaultSink* sink_;
+    IommuFaultRules* injected_;
     mutable Cached cache_;
     mutable std::uint64_t hits_ = 0;
 };

@@ -14,6 +14,11 @@ constexpr std::size_t MAX_COMMAND_DATA = 64 * 1024;
 
 } // namespace
 
+// The control queue's one error status, and its command classes in their numbering
+// (VIRTIO_NET_CTRL_RX = 0 ... GUEST_OFFLOADS = 5), for injected faults.
+const std::array<ErrorStatus, 1> NET_CTRL_STATUSES { { { "err", VIRTIO_NET_ERR } } };
+const std::array<std::string_view, 6> NET_CTRL_CLASSES { "rx", "mac", "vlan", "announce", "mq", "guest_offloads" };
+
 void NetDevice::control() noexcept
 {
     if (!ctrl_) {
@@ -32,7 +37,8 @@ void NetDevice::control() noexcept
             && r.read(std::as_writable_bytes(std::span(&hdr, 1)))) {
             data.resize(r.available());
             if (r.read(std::as_writable_bytes(std::span(data)))) {
-                ack = control_command(hdr.ctrl_class, hdr.command, data);
+                const auto injected = status_faults_.empty() ? std::nullopt : status_faults_.pick(hdr.ctrl_class);
+                ack = injected ? *injected : control_command(hdr.ctrl_class, hdr.command, data);
             }
         }
         if (ack != VIRTIO_NET_OK) {

@@ -231,12 +231,13 @@ Result<> NetDevice::enable_queue(Queue queue)
     return fail(Errc::invalid_argument, "virtio-net has no queue {}", i);
 }
 
-void NetDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
+bool NetDevice::on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept
 {
     // Every field is read-only for a VERSION_1 driver (§5.1.4); the MAC changes only through
     // VIRTIO_NET_CTRL_MAC_ADDR_SET.
     VMM_LOG_GUEST(spdlog::level::debug, "virtio-net: driver wrote {} bytes of read-only config at {:#x}", in.size(),
         offset);
+    return false;
 }
 
 std::uint16_t NetDevice::rx_pair_of(std::size_t backend_queue) const noexcept

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "virtio/device_base.hpp"
+#include "virtio/status_faults.hpp"
 #include "virtio/devices/net/frame.hpp"
 #include "virtio/devices/net/net_backend.hpp"
 #include "virtio/devices/net/rss.hpp"
@@ -68,6 +69,10 @@ struct NetDrops {
 // ring), then filtered and given their header; with RSS steering on, a frame is first read
 // into the device's bounce buffer, hashed, and copied to the queue the indirection table names.
 // Everything runs on the loop thread; nothing is kept across loop turns except the queues.
+// The control queue's error status and command classes, for injected faults (net_ctrl.cpp).
+extern const std::array<ErrorStatus, 1> NET_CTRL_STATUSES;
+extern const std::array<std::string_view, 6> NET_CTRL_CLASSES;
+
 class NetDevice final : public DeviceBase {
 public:
     NetDevice(std::unique_ptr<NetBackend> backend, NetOptions options);
@@ -89,6 +94,8 @@ public:
     [[nodiscard]] const NetOptions& options() const noexcept { return options_; }
     [[nodiscard]] NetBackend& backend() noexcept { return *backend_; }
     [[nodiscard]] const NetDrops& drops() const noexcept { return drops_; }
+    // Control commands answered VIRTIO_NET_ERR on purpose, by class (§5.1.6.5).
+    [[nodiscard]] StatusFaults* status_faults() noexcept override { return &status_faults_; }
     [[nodiscard]] const PairCounters& counters(std::uint16_t pair) const noexcept { return pairs_.at(pair).counters; }
     [[nodiscard]] std::uint16_t active_pairs() const noexcept { return active_pairs_; }
     [[nodiscard]] const RxFilter& filter() const noexcept { return filter_; }
@@ -114,7 +121,7 @@ private:
         PairCounters counters;
     };
 
-    void on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
+    bool on_config_write(std::uint32_t offset, std::span<const std::byte> in) noexcept override;
 
     [[nodiscard]] std::uint16_t rx_pair_of(std::size_t backend_queue) const noexcept;
     [[nodiscard]] std::size_t backend_queue_of(std::uint16_t pair) const noexcept;
@@ -193,6 +200,7 @@ private:
     std::array<std::uint8_t, 128> head_ {};
     std::vector<std::uint16_t> rx_touched_;
     NetDrops drops_;
+    StatusFaults status_faults_ { NET_CTRL_STATUSES, NET_CTRL_CLASSES };
 };
 
 } // namespace vmm::virtio::net

@@ -11,6 +11,8 @@
 #include "tests/support/echo_device.hpp"
 #include "tests/support/mmio_driver.hpp"
 #include "virtio/devices/iommu/iommu.hpp"
+#include "virtio/devices/iommu/iommu_fault_rules.hpp"
+#include "virtio/status_faults.hpp"
 #include "virtio/spec/iommu.hpp"
 #include "virtio/transport/mmio_transport.hpp"
 
@@ -173,6 +175,24 @@ struct Fixture {
         echo_drv.setup_queue(0, echo_q);
         echo_drv.driver_ok();
         REQUIRE(echo_drv.status() == 0xf);
+    }
+
+    // After the echo device needed a reset: a fresh ring, every old mapping gone, `pages`
+    // (each one page) and the new rings mapped, and the driver up again.
+    void restart_echo(std::initializer_list<std::uint64_t> pages)
+    {
+        echo_q = DriverSplitQueue(guest, 8);
+        REQUIRE(ok(unmap_req(1, 0, 0xffff'ffff)) == VIRTIO_IOMMU_S_OK);
+        mapped_pages.clear();
+        for (std::uint64_t p : pages) {
+            map_identity(p, IOMMU_PAGE);
+        }
+        map_identity(echo_q.desc_addr(), split_desc_table_size(8));
+        map_identity(echo_q.avail_addr(), split_avail_ring_size(8));
+        map_identity(echo_q.used_addr(), split_used_ring_size(8));
+        REQUIRE(echo_drv.negotiate(feature_bit(VIRTIO_F_ACCESS_PLATFORM)));
+        echo_drv.setup_queue(0, echo_q);
+        echo_drv.driver_ok();
     }
 
     // Posts an event buffer for fault reports.
@@ -341,17 +361,7 @@ TEST_CASE("the VMM keeps working after the guest drives a device to bad DMA; res
     REQUIRE(f.echo_drv.needs_reset());
 
     f.map_identity(out, IOMMU_PAGE);
-    f.echo_q = DriverSplitQueue(f.guest, 8);
-    REQUIRE(f.ok(unmap_req(1, 0, 0xffff'ffff)) == VIRTIO_IOMMU_S_OK);
-    f.mapped_pages.clear();
-    f.map_identity(in, IOMMU_PAGE);
-    f.map_identity(out, IOMMU_PAGE);
-    f.map_identity(f.echo_q.desc_addr(), split_desc_table_size(8));
-    f.map_identity(f.echo_q.avail_addr(), split_avail_ring_size(8));
-    f.map_identity(f.echo_q.used_addr(), split_used_ring_size(8));
-    REQUIRE(f.echo_drv.negotiate(feature_bit(VIRTIO_F_ACCESS_PLATFORM)));
-    f.echo_drv.setup_queue(0, f.echo_q);
-    f.echo_drv.driver_ok();
+    f.restart_echo({ in, out });
 
     CHECK(f.echo_through(in, out, 8));
 }
@@ -584,6 +594,93 @@ TEST_CASE("iommu-state shows domains, mappings and recent faults", "[virtio][iom
     CHECK(s["mapping_count"].get<std::size_t>() >= 1);
     REQUIRE(s["faults"].size() >= 1);
     CHECK(s["faults"][0]["reason"] == "mapping");
+}
+
+
+TEST_CASE("an injected fault fails DMA to a mapped range, is reported, and runs out after its count",
+    "[virtio][iommu][faults]")
+{
+    Fixture f;
+    f.start_echo();
+    const std::uint64_t event = f.post_event_buffer();
+    const std::uint64_t in = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    const std::uint64_t out = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+    f.guest.write(in, bytes_of("mapped, refused"));
+    f.map_identity(in, IOMMU_PAGE);
+    f.map_identity(out, IOMMU_PAGE);
+    // Reads of the other endpoint and writes elsewhere do not match; the write to `out` does.
+    const auto rules = parse_iommu_faults(nlohmann::json::parse(fmt::format(
+        R"([{{"endpoint": {}, "access": "read"}},
+            {{"access": "write", "first_iova": {}, "last_iova": {}, "count": 1}},
+            {{"endpoint": {}, "access": "write", "first_iova": {}, "last_iova": {}}}])",
+        IOMMU_EP + 1, out + 8, out + 8, IOMMU_EP, 0x7000'0000, 0x7000'ffff)), "faults");
+    REQUIRE(rules.has_value());
+    f.iommu->injected_faults().set(*rules);
+
+    CHECK_FALSE(f.echo_through(in, out, 16));
+    CHECK(f.echo_drv.needs_reset());
+    CHECK(f.iommu->faults_reported() == 1);
+    const auto fault = read_fault(f.guest, event);
+    CHECK(fault.reason == VIRTIO_IOMMU_FAULT_R_MAPPING);
+    CHECK(fault.endpoint.get() == IOMMU_EP);
+    CHECK(fault.address.get() == out + 8); // the first byte of the access that the rule covers
+    CHECK(fault.flags.get() == (VIRTIO_IOMMU_FAULT_F_WRITE | VIRTIO_IOMMU_FAULT_F_ADDRESS));
+    const auto& hit = f.iommu->injected_faults().rules();
+    CHECK(hit[0].hit == 0);
+    CHECK(hit[1].hit == 1);
+    CHECK(hit[2].hit == 0);
+    const auto state = f.iommu->state();
+    CHECK(state["injected_faults"][1]["hit"] == 1);
+
+    // The rule's one hit is spent: after a reset the same DMA goes through.
+    f.restart_echo({ in, out });
+    auto used = f.echo_through(in, out, 15);
+    REQUIRE(used);
+    CHECK(f.guest.read(out, 15) == bytes_of("mapped, refused"));
+}
+
+TEST_CASE("injected IOMMU fault rules are checked before they replace the old ones", "[virtio][iommu][faults]")
+{
+    using nlohmann::json;
+    auto error = [](const json& j) {
+        auto r = parse_iommu_faults(j, "faults");
+        REQUIRE_FALSE(r.has_value());
+        return r.error().describe();
+    };
+    using Catch::Matchers::Contains;
+    CHECK_THAT(error(json::parse(R"([{"first_iova": 5, "last_iova": 4}])")), Contains("last_iova 0x4 is below"));
+    CHECK_THAT(error(json::parse(R"([{"access": "exec"}])")), Contains("faults[0].access"));
+    CHECK_THAT(error(json::parse(R"([{"endpoint": -1}])")), Contains("faults[0].endpoint"));
+    CHECK_THAT(error(json::parse(R"([{"iova": 1}])")), Contains("faults[0].iova: unknown key"));
+    CHECK_THAT(error(json::parse(R"({"access": "read"})")), Contains("expected an array"));
+    CHECK_THAT(error(json(std::vector<json>(17, json::object()))), Contains("at most 16"));
+    const auto all = parse_iommu_faults(json::parse("[{}]"), "faults");
+    REQUIRE(all.has_value());
+    CHECK_FALSE((*all)[0].endpoint);
+    CHECK((*all)[0].first == 0);
+    CHECK((*all)[0].last == UINT64_MAX);
+    CHECK((*all)[0].access == Access::read_write);
+}
+
+TEST_CASE("injected error statuses answer chosen requests without carrying them out", "[virtio][iommu][faults]")
+{
+    Fixture f;
+    StatusFaults* faults = f.iommu->status_faults();
+    REQUIRE(faults != nullptr);
+    const auto rules = faults->parse(
+        nlohmann::json::parse(R"([{"status": "nomem", "request": "map", "count": 1}, {"status": "ioerr", "request": "probe"}])"),
+        "status_faults");
+    REQUIRE(rules.has_value());
+    faults->set(*rules);
+    REQUIRE(f.ok(attach_req(1, IOMMU_EP)) == VIRTIO_IOMMU_S_OK);
+    const std::uint64_t buf = f.guest.alloc(IOMMU_PAGE, IOMMU_PAGE);
+
+    CHECK(f.ok(map_req(1, buf, buf + IOMMU_PAGE - 1, buf)) == VIRTIO_IOMMU_S_NOMEM);
+    CHECK_FALSE(f.translated->resolve(buf, 64, Access::read)); // the MAP did not happen
+    CHECK(f.ok(map_req(1, buf, buf + IOMMU_PAGE - 1, buf)) == VIRTIO_IOMMU_S_OK); // its one hit is spent
+    CHECK(f.translated->resolve(buf, 64, Access::read));
+    CHECK(f.ok(probe_req(IOMMU_EP)) == VIRTIO_IOMMU_S_IOERR);
+    CHECK(faults->to_json()["rules"][1]["hit"] == 1);
 }
 
 } // namespace vmm::virtio::test

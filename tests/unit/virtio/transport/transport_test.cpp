@@ -432,6 +432,7 @@ TEST_CASE("config space reads past the end are zero and writes reach the device"
         CHECK(rig->driver().read_config_obj<le32>(4).get() == scratch);
         CHECK(rig->driver().read_config_obj<le32>(8).get() == 0);
         CHECK(rig->driver().read_config_obj<le32>(0x200).get() == 0);
+        CHECK(rig->core().conformance().total() == 0); // scratch is writable
     }
 }
 
@@ -556,6 +557,12 @@ TEST_CASE("each driver-requirement check fires for the violation it names", "[vi
             [](TransportRig& r) {
                 r.driver().set_status(0);
                 r.driver().set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
+            } },
+        { "writes a read-only configuration field", DriverRule::config_write_read_only,
+            [](TransportRig& r) {
+                const std::uint32_t magic = 0;
+                r.driver().write_config(0, std::as_bytes(std::span(&magic, 1)));
+                CHECK(r.driver().read_config_obj<le32>(0).get() == EchoDevice::MAGIC);
             } },
         { "makes more buffers available than the queue holds", DriverRule::more_buffers_than_queue_size,
             [](TransportRig& r) {

@@ -344,3 +344,23 @@ TEST_CASE("test's options are refused on run, and bad values are refused", "[con
         Contains("name the same file"));
     CHECK_THAT(error_text(parse({ "test", "--kernel", "/k", "--tiemout", "5" })), Contains("did you mean \"--timeout\"?"));
 }
+
+TEST_CASE("--device KEY.SUBKEY=VALUE sets a key of an object-valued key", "[config]")
+{
+    const auto cmd = parse({ "run", "--device",
+        "type=rng,virtio_faults.delay_used_ms=100,virtio_faults.refuse_features_ok=on,rate_limit.burst=4096" });
+    REQUIRE(cmd.has_value());
+    const DeviceConfig& dev = cmd->config.devices[0];
+    CHECK(dev.virtio_faults == json::parse(R"({"delay_used_ms": 100, "refuse_features_ok": true})"));
+    CHECK(dev.params.at("rate_limit") == json::parse(R"({"burst": 4096})"));
+    CHECK_THAT(error_text(parse({ "run", "--device", "type=rng,rate_limit=5,rate_limit.burst=4" })),
+        Contains("\"rate_limit\" given both as a value and with .burst"));
+    CHECK_THAT(error_text(parse({ "run", "--device", "type=rng,rate_limit.burst=4,rate_limit=5" })),
+        Contains("\"rate_limit\" given both as a value and with subkeys"));
+    CHECK_THAT(error_text(parse({ "run", "--device", "type=rng,a.b.c=1" })), Contains("is not KEY or KEY.SUBKEY"));
+    CHECK_THAT(error_text(parse({ "run", "--device", "type=rng,.b=1" })), Contains("is not KEY or KEY.SUBKEY"));
+    CHECK_THAT(error_text(parse({ "run", "--device", "type=rng,a.b=1,a.b=2" })),
+        Contains("key \"a.b\" given twice"));
+    CHECK_THAT(error_text(parse({ "run", "--device", "type=rng,virtio_faults=3" })),
+        Contains("virtio_faults: expected an object"));
+}
