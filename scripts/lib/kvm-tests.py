@@ -12,7 +12,8 @@ kind: a page fault taken with a foreign GS base right after the emulated VMRUN, 
 recurses until the stack guard page; QEMU and Vireo alike as the nested VM's VMM). A nested VM
 in which no test has finished for IDLE_LIMIT seconds has wedged (its vCPUs spin, its console is
 silent: seen once, for 20 minutes, in the middle of test_vmm_boot.py) and is ended then instead
-of at the overall timeout, as a sandbox failure.
+of at the overall timeout, as a sandbox failure. When a sandbox dies before pytest writes its
+JUnit file, the tests that pytest's progress line already showed as passed keep that result.
 
 A test that failed is run again only where the sandbox nests (no hardware virtualisation here)
 and only when its failure carries a signature of the emulated nested SVM, which
@@ -146,8 +147,23 @@ def collect(pytest_args):
     return ids
 
 
+_PROGRESS = re.compile(r"^([.FEsxX]+)\s*(\[\s*\d+%\])?\s*$")
+
+
+def progress(stdout):
+    """The outcome characters pytest -q printed, one per test in order ('.' passed)."""
+    out = ""
+    for line in stdout.splitlines():
+        m = _PROGRESS.match(line)
+        if m:
+            out += m.group(1)
+        elif out:
+            break  # the progress lines come first and together
+    return out
+
+
 def run_sandbox(nodes, junit):
-    """Runs pytest on `nodes` in a sandbox; (status, its stderr). A sandbox in which no test has
+    """Runs pytest on `nodes` in a sandbox; (status, its stderr, its stdout). A sandbox in which no test has
     finished for IDLE_LIMIT seconds (pytest -q prints one character per test) is ended with
     status 124: the nested VM has wedged (its vCPUs spinning, its console silent), and waiting
     for the overall timeout would cost the rest of the run."""
@@ -160,10 +176,12 @@ def run_sandbox(nodes, junit):
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     last = [time.monotonic()]
     err = []
+    out = []
 
     def pump_stdout():
         while chunk := os.read(proc.stdout.fileno(), 4096):
             last[0] = time.monotonic()
+            out.append(chunk)
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
 
@@ -191,7 +209,7 @@ def run_sandbox(nodes, junit):
     if wedged:
         stderr += f"\nkvm-tests: no test finished for {IDLE_LIMIT} s: the nested VM wedged; ended\n"
     sys.stderr.write(stderr)
-    return (124 if wedged else proc.returncode), stderr
+    return (124 if wedged else proc.returncode), stderr, b"".join(out).decode("utf-8", "replace")
 
 
 def node_of(case):
@@ -247,8 +265,16 @@ def main(argv):
         group = [n for n in nodes if n.split("::")[0] == f]
         t0 = time.monotonic()
         junit = outdir / f"group-{number[group[0]]:03d}.xml.txt"
-        group_rc, group_stderr = run_sandbox(group, junit)
+        group_rc, group_stderr, group_stdout = run_sandbox(group, junit)
         results = split_results(junit, set(group))
+        if not results and group_rc in SANDBOX_FAILURES:
+            # The sandbox died before pytest wrote its JUnit file: the tests its progress line
+            # shows as passed did pass (a failure there has no details, so it runs again).
+            for node, outcome in zip(group, progress(group_stdout)):
+                if outcome == ".":
+                    results[node] = (False, f'<testcase classname={sax.quoteattr(node.rpartition("::")[0].removesuffix(".py").replace("/", "."))} '
+                                            f'name={sax.quoteattr(node.rpartition("::")[2])}><system-out>passed; the result comes from '
+                                            f'pytest\'s progress line, the sandbox died later ({group_rc})</system-out></testcase>')
         print(f"kvm-tests: {f}: {len(group)} tests, sandbox status {group_rc}, {time.monotonic() - t0:.0f} s",
               file=sys.stderr)
         for node in group:
@@ -273,7 +299,7 @@ def main(argv):
                 print(f"kvm-tests: {node}: {why}; running it again in a new sandbox (run {attempt})",
                       file=sys.stderr)
                 single = outdir / f"{number[node]:03d}.single.xml.txt"
-                rc, stderr = run_sandbox([node], single)
+                rc, stderr, _ = run_sandbox([node], single)
                 one = split_results(single, {node})
                 if node in one:
                     failed, case = one[node]
