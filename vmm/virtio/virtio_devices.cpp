@@ -331,18 +331,18 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     }
     VMM_ASSERT(c != nullptr); // find_device found its transport
     // Checked first, applied after: a bad request changes nothing.
-    std::optional<std::vector<virtio::block::BlockFault>> rules;
-    virtio::block::FaultBackend* faulty = nullptr;
-    std::optional<std::vector<virtio::net::NetFault>> net_rules;
-    virtio::net::FaultNetBackend* net_faulty = nullptr;
-    std::optional<std::vector<virtio::IommuFaultRule>> iommu_rules;
+    // The fault-taking parts of the device kinds that have their own rules (null elsewhere).
+    auto* blk = dynamic_cast<virtio::block::BlockDevice*>(device);
+    auto* faulty = blk != nullptr ? dynamic_cast<virtio::block::FaultBackend*>(&blk->backend()) : nullptr;
+    auto* net = dynamic_cast<virtio::net::NetDevice*>(device);
+    auto* net_faulty = net != nullptr ? dynamic_cast<virtio::net::FaultNetBackend*>(&net->backend()) : nullptr;
     auto* iommu = dynamic_cast<virtio::IommuDevice*>(device);
+    std::optional<std::vector<virtio::block::BlockFault>> rules;
+    std::optional<std::vector<virtio::net::NetFault>> net_rules;
+    std::optional<std::vector<virtio::IommuFaultRule>> iommu_rules;
     std::uint64_t seed = 1;
+    const bool has_rules = request.contains("faults");
     if (const auto f = request.find("faults"); f != request.end()) {
-        auto* blk = dynamic_cast<virtio::block::BlockDevice*>(device);
-        auto* net = dynamic_cast<virtio::net::NetDevice*>(device);
-        faulty = blk != nullptr ? dynamic_cast<virtio::block::FaultBackend*>(&blk->backend()) : nullptr;
-        net_faulty = net != nullptr ? dynamic_cast<virtio::net::FaultNetBackend*>(&net->backend()) : nullptr;
         if (faulty != nullptr) {
             rules = VMM_TRY(virtio::block::parse_block_faults(*f, "faults"));
         } else if (iommu != nullptr) {
@@ -363,8 +363,6 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     // A net device's link going down and up by itself: {"link_flap": {"down_ms": D, "up_ms": U}}.
     std::optional<virtio::net::LinkFlap> flap;
     if (const auto lf = request.find("link_flap"); lf != request.end()) {
-        auto* net = dynamic_cast<virtio::net::NetDevice*>(device);
-        net_faulty = net != nullptr ? dynamic_cast<virtio::net::FaultNetBackend*>(&net->backend()) : nullptr;
         if (net_faulty == nullptr) {
             return fail(Errc::unsupported, "device \"{}\" has no link to flap; net devices do", id);
         }
@@ -398,10 +396,11 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     if (auto* sf = c->device().status_faults(); sf != nullptr) {
         out["status_faults"] = sf->to_json();
     }
-    if (faulty != nullptr) {
+    // The device's own rules are in the reply when the request was about them.
+    if (faulty != nullptr && has_rules) {
         out["faults"] = virtio::block::faults_json(faulty->faults());
     }
-    if (net_faulty != nullptr) {
+    if (net_faulty != nullptr && (has_rules || flap)) {
         out["faults"] = virtio::net::net_faults_json(net_faulty->faults(), net_faulty->seed());
         out["link_flap"] = virtio::net::link_flap_json(net_faulty->link_flap());
         out["link_up"] = net_faulty->link_up();
