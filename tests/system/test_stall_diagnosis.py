@@ -148,6 +148,7 @@ SPINNING = ("[test harness: vCPU state, no exit within 140 s]\n"
     ("guest crashed: vCPU 1: triple fault (rip 0xfff0 ...; the reset state: this host's KVM does not keep the "
      "registers of a triple fault)", "triple-fault-reset-state"),
     ("[    5.79] traps: PANIC: double fault, error_code: 0x0", "double-fault"),
+    ("Failed: the guest reset without a kernel message (a triple fault)&#10;VIREO-AGENT: r", "triple-fault"),
     (SPINNING, "spinlock-livelock"),
     # The same dump as it appears in a JUnit file's text.
     (SPINNING.replace("<", "&lt;").replace(">", "&gt;"), "spinlock-livelock"),
