@@ -29,7 +29,10 @@ constexpr std::array<DriverRuleInfo, static_cast<std::size_t>(DriverRule::count)
     { "more_buffers_than_queue_size", "2.6",
         "Queue Size is the maximum number of buffers in the virtqueue (the driver made more available)." },
     { "ring_entry_invalid", "2.7.6, 2.8.6",
-        "A ring entry names a descriptor (or buffer ID) of the queue that the device does not hold already." },
+        "A ring entry names a descriptor (or buffer ID) that exists in the queue." },
+    { "buffer_reused_before_used", "2.7.13, 2.8.21",
+        "The driver makes a buffer available again only after the device has used it: it takes free descriptors "
+        "(split) and a free Buffer ID (packed), never a head or ID the device still holds." },
     { "chain_too_long", "2.7.5.2, 2.7.5.3.1",
         "Drivers MUST NOT add a descriptor chain longer than 2^32 bytes in total; this implies that loops in the "
         "descriptor chain are forbidden. A driver MUST NOT create a descriptor chain longer than the Queue Size." },
@@ -51,9 +54,10 @@ DriverRule rule_for(QueueFault fault) noexcept
         return DriverRule::more_buffers_than_queue_size;
     case QueueFault::head_out_of_range:
     case QueueFault::next_out_of_range:
-    case QueueFault::head_in_flight:
     case QueueFault::chain_incomplete:
         return DriverRule::ring_entry_invalid;
+    case QueueFault::head_in_flight:
+        return DriverRule::buffer_reused_before_used;
     case QueueFault::chain_too_long:
     case QueueFault::chain_length_overflow:
     case QueueFault::indirect_too_large:

@@ -30,6 +30,7 @@ enum class DriverRule : std::uint8_t {
     // Ring rules, seen by the queues (each a QueueFault, see rule_for()).
     more_buffers_than_queue_size, // §2.6
     ring_entry_invalid,        // §2.7.6, §2.8.6
+    buffer_reused_before_used, // §2.7.13, §2.8.21
     chain_too_long,            // §2.7.5.2, §2.7.5.3.1
     indirect_misused,          // §2.7.5.3.1, §2.8.7.1
     writable_before_readable,  // §2.7.4.2

@@ -570,6 +570,15 @@ TEST_CASE("each driver-requirement check fires for the violation it names", "[vi
                 running.q0.set_avail_idx(9);
                 r.driver().notify(0);
             } },
+        { "makes a buffer available again before the device used it", DriverRule::buffer_reused_before_used,
+            [](TransportRig& r) {
+                RunningDevice running(r);
+                r.device<EchoDevice>().set_hold(true); // the first one stays the device's
+                const auto head = running.q0.add({ writable(r.guest.alloc(4), 4) });
+                r.driver().notify(0);
+                running.q0.push_avail(head);
+                r.driver().notify(0);
+            } },
         { "puts a device-readable buffer after a writable one", DriverRule::writable_before_readable,
             [](TransportRig& r) {
                 RunningDevice running(r);
