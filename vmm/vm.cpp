@@ -230,6 +230,11 @@ Result<> Vm::Impl::setup_virtio(bool* config_error)
     ctx.pci = pci.get();
     ctx.msi = msi.get();
     ctx.bars = &*bar_allocator;
+    ctx.pci_bus_check = [this] {
+        if (ged) {
+            ged->pci_bus_check();
+        }
+    };
     virtio = VMM_TRY(VirtioDevices::create(virtio_plan, ctx, config_error));
     return {};
 }

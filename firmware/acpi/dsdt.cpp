@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// The DSDT: COM1, the power button behind a Generic Event Device, pvpanic, virtio-mmio, the PCIe
-// host bridge, \_S5_.
+// The DSDT: COM1, the power button and PCI bus checks behind a Generic Event Device, pvpanic,
+// virtio-mmio, the PCIe host bridge with its slots, \_S5_.
 #include "firmware/acpi/dsdt.hpp"
 
 #include <string>
@@ -25,6 +25,8 @@ constexpr std::size_t MAX_MMIO_SLOTS = 256;
 // ACPI 6.4 §5.6.6 Table 5.166: device-specific notification 0x80 on a power button means
 // "button pressed".
 constexpr std::uint64_t NOTIFY_BUTTON_PRESSED = 0x80;
+// §5.6.6 Table 5.165: Bus Check, "re-enumerate the device tree below the notified object".
+constexpr std::uint64_t NOTIFY_BUS_CHECK = 0;
 
 Term com1()
 {
@@ -51,8 +53,21 @@ Term power_button()
 // line once per event and needs no end-of-interrupt notice to lower it, and the event
 // register keeps each event latched until _EVT reads it, so a pulse that finds the handler
 // busy loses nothing (the next _EVT run sees the bit).
-Term generic_event_device()
+Term generic_event_device(bool pci)
 {
+    TermList evt = {
+        Store(NamePath("GDAT"), Local(0)),
+        If(LEqual(And(Local(0), Integer(GED_EVENT_POWER_BUTTON)), Integer(GED_EVENT_POWER_BUTTON)), {
+            Notify(NamePath(DSDT_POWER_BUTTON_PATH), Integer(NOTIFY_BUTTON_PRESSED)),
+        }),
+    };
+    if (pci) {
+        // Linux's ACPI PCI hot-plug then reads each slot's vendor ID and removes the functions
+        // that no longer answer (a surprise removal).
+        evt.push_back(If(LEqual(And(Local(0), Integer(GED_EVENT_PCI_BUS_CHECK)), Integer(GED_EVENT_PCI_BUS_CHECK)), {
+            Notify(NamePath(DSDT_PCI_HOST_BRIDGE_PATH), Integer(NOTIFY_BUS_CHECK)),
+        }));
+    }
     return Device("GED0", {
         Name("_HID", String("ACPI0013")),
         Name("_UID", Zero()),
@@ -62,12 +77,7 @@ Term generic_event_device()
         OperationRegion("GDST", RegionSpace::system_io, Integer(x86::PORT_ACPI_GED), Integer(GED_BLOCK_SIZE)),
         Field("GDST", FieldAccess::byte, FieldUpdate::write_as_zeros, { { "GDAT", 8 } }),
         // Reading GDAT returns and clears the latched events: read it once.
-        Method("_EVT", 1, true, {
-            Store(NamePath("GDAT"), Local(0)),
-            If(LEqual(And(Local(0), Integer(GED_EVENT_POWER_BUTTON)), Integer(GED_EVENT_POWER_BUTTON)), {
-                Notify(NamePath(DSDT_POWER_BUTTON_PATH), Integer(NOTIFY_BUTTON_PRESSED)),
-            }),
-        }),
+        Method("_EVT", 1, true, evt),
     });
 }
 
@@ -151,6 +161,18 @@ Term pci_routing(const PciHostBridgeInfo& pci)
     return Name("_PRT", Package(entries));
 }
 
+// One object per device slot (ACPI 6.4 §6.1.1 _ADR: device << 16, any function 0): the slots
+// that ACPI PCI hot-plug looks at on a bus check. No _STA and no _EJ0: a function is there when
+// its vendor ID answers, and it leaves without the guest's say (surprise removal).
+TermList pci_slots()
+{
+    TermList slots;
+    for (std::uint32_t slot = 1; slot < PCI_SLOTS; ++slot) {
+        slots.push_back(Device(fmt::format("SL{:02X}", slot), { Name("_ADR", Integer(std::uint64_t { slot } << 16)) }));
+    }
+    return slots;
+}
+
 Result<TermList> pci_host_bridge(const PciHostBridgeInfo& pci)
 {
     constexpr std::uint64_t LIMIT_32BIT = std::uint64_t { 1 } << 32;
@@ -175,26 +197,30 @@ Result<TermList> pci_host_bridge(const PciHostBridgeInfo& pci)
         }
     }
     const std::uint64_t ecam_start = pci.ecam_base + (std::uint64_t { pci.bus_start } << 20);
+    // PCI Firmware 3.3 §4.1.2: PNP0A08 (PCIe) with PNP0A03 compatibility. ECAM comes from the
+    // MCFG, so there is no _CBA.
+    TermList pci0 = {
+        Name("_HID", EisaId("PNP0A08")),
+        Name("_CID", EisaId("PNP0A03")),
+        Name("_UID", Zero()),
+        Name("_SEG", Zero()),
+        Name("_BBN", Integer(pci.bus_start)),
+        Name("_CRS", ResourceTemplate({
+            WordBusNumber(pci.bus_start, pci.bus_end),
+            Io(x86::PORT_PCI_CONFIG_ADDRESS, x86::PORT_PCI_CONFIG_ADDRESS, 1, 8),
+            // Non-prefetchable: the BARs there are (a prefetchable window would refuse them).
+            DWordMemory(Cacheability::non_cacheable, true, static_cast<std::uint32_t>(pci.mmio32_base),
+                static_cast<std::uint32_t>(pci.mmio32_base + pci.mmio32_size - 1)),
+            QWordMemory(Cacheability::non_cacheable, true, pci.mmio64_base, pci.mmio64_base + pci.mmio64_size - 1),
+        })),
+        pci_routing(pci),
+        pci_osc(),
+    };
+    for (auto& slot : pci_slots()) {
+        pci0.push_back(std::move(slot));
+    }
     return TermList {
-        // PCI Firmware 3.3 §4.1.2: PNP0A08 (PCIe) with PNP0A03 compatibility. ECAM comes from the
-        // MCFG, so there is no _CBA.
-        Device("PCI0", {
-            Name("_HID", EisaId("PNP0A08")),
-            Name("_CID", EisaId("PNP0A03")),
-            Name("_UID", Zero()),
-            Name("_SEG", Zero()),
-            Name("_BBN", Integer(pci.bus_start)),
-            Name("_CRS", ResourceTemplate({
-                WordBusNumber(pci.bus_start, pci.bus_end),
-                Io(x86::PORT_PCI_CONFIG_ADDRESS, x86::PORT_PCI_CONFIG_ADDRESS, 1, 8),
-                // Non-prefetchable: the BARs there are (a prefetchable window would refuse them).
-                DWordMemory(Cacheability::non_cacheable, true, static_cast<std::uint32_t>(pci.mmio32_base),
-                    static_cast<std::uint32_t>(pci.mmio32_base + pci.mmio32_size - 1)),
-                QWordMemory(Cacheability::non_cacheable, true, pci.mmio64_base, pci.mmio64_base + pci.mmio64_size - 1),
-            })),
-            pci_routing(pci),
-            pci_osc(),
-        }),
+        Device("PCI0", pci0),
         // §4.1.2: the ECAM range must be a motherboard resource (Linux does not use ECAM
         // otherwise).
         Device("PRES", {
@@ -222,7 +248,7 @@ Result<std::vector<std::uint8_t>> build_dsdt(const AcpiPlatform& platform)
         sb.push_back(com1());
     }
     sb.push_back(power_button());
-    sb.push_back(generic_event_device());
+    sb.push_back(generic_event_device(platform.pci.has_value()));
     if (platform.pvpanic) {
         sb.push_back(pvpanic());
     }

@@ -32,5 +32,8 @@ inline constexpr std::uint8_t RESET_VALUE = 0x01;
 // notifies the device whose bit is set.
 inline constexpr std::uint64_t GED_BLOCK_SIZE = 1;
 inline constexpr std::uint8_t GED_EVENT_POWER_BUTTON = 1U << 0;
+// A PCI function is gone (or has come): _EVT sends a bus check to the host bridge, and the
+// guest looks at every slot described under it (ACPI 6.4 §5.6.6: notification 0).
+inline constexpr std::uint8_t GED_EVENT_PCI_BUS_CHECK = 1U << 1;
 
 } // namespace vmm::acpi

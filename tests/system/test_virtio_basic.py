@@ -69,8 +69,12 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
             {"type": "console", "transport": t, "backend": "none", "console_port": False, "packed": packed,
              "id": f"raw-console-{t}"},
         ]
+    # pci-unplug's disk, taken off the bus by surprise at the end.
+    devices.append({"type": "block", "transport": "pci", "path": image, "readonly": True, "serial": "vireo-unplug",
+                    "id": "unplug-blk"})
     n = len(TRANSPORTS)
-    cmdline = f"{BASE_CMDLINE} vireo.test=virtio-list,virtio-rng,virtio-console-echo,virtio-faults,virtio-raw,idle vireo.rngs={n} vireo.ports={n}"
+    cmdline = (f"{BASE_CMDLINE} vireo.test=virtio-list,virtio-rng,virtio-console-echo,virtio-faults,virtio-raw,"
+               f"pci-unplug,idle vireo.rngs={n} vireo.ports={n}")
     config = write_config(d, guest_kernel, guest_initramfs, cmdline, devices)
     g = Guest([vireo, "run", "--config", config])
     sock = os.path.join(d, "api.sock")
@@ -102,6 +106,13 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
         for t in TRANSPORTS:
             assert api(sock, "fault-inject", id=f"rng-{t}", refuse_features_ok=False)["ok"]
         assert not api(sock, "fault-inject", id="rng-mmio", faults=[])["ok"]  # no request rules on rng
+        # Surprise removal: only a virtio-pci device, and only for good.
+        assert g.wait_for("unplug.ready=", timeout=140), g.output[-4000:]
+        assert not api(sock, "fault-inject", id="raw-blk-mmio", unplug=True)["ok"]
+        assert not api(sock, "fault-inject", id="unplug-blk", unplug=False)["ok"]
+        reply = api(sock, "fault-inject", id="unplug-blk", unplug=True)
+        assert reply["ok"] and reply["result"]["unplugged"] and reply["result"]["status"] == 0, reply
+        assert g.wait_for("unplug.function=", timeout=140), g.output[-4000:]
         assert g.wait_for("VIREO-AGENT: begin idle", timeout=140), g.output[-4000:]
         status = api(sock, "status")["result"]
         assert api(os.path.join(d, "api.sock"), "quit")["ok"]
@@ -112,7 +123,7 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
             p.stop()
 
     report = agent.parse(g.output)
-    for name in ("virtio-list", "virtio-rng", "virtio-console-echo", "virtio-faults", "virtio-raw"):
+    for name in ("virtio-list", "virtio-rng", "virtio-console-echo", "virtio-faults", "virtio-raw", "pci-unplug"):
         assert report.tests.get(name, ("missing",))[0] == "pass", report.summary() + g.output[-3000:]
     found = virtio_devices(report)
     for t in TRANSPORTS:
@@ -187,6 +198,14 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
             # Then virtio-raw drove it through every hostile case, and reset it at the end.
             assert dev["activations"] >= 12, dev
             assert dev["status"] == 0, dev
+        if dev["id"] == "unplug-blk":
+            # Gone from the bus, reset; the guest's bus check read its vendor ID after that (and
+            # Linux 6.12's virtio-pci reset goes on polling device_status while it hangs).
+            assert dev["unplugged"] and dev["status"] == 0 and dev["accesses_after_unplug"] >= 1, dev
+            if report.info["unplug.function"] == "still present":
+                assert dev["accesses_after_unplug"] >= 100, dev
+        else:
+            assert "unplugged" not in dev, dev
         assert dev["activations"] >= 1, dev
         assert dev["notifies"] > 0, dev
         # Every queue notify went through its ioeventfd: none reached the VMM as an exit.

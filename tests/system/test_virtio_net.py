@@ -40,6 +40,9 @@ def test_user_mode_dhcp_transfers_both_ways_and_link_state(vireo, kvm, guest_ker
         assert g.wait_for("VIREO-AGENT: info net.link_wait=", timeout=140), g.output[-4000:]
         assert wait_for_socket(sock, g.proc)
         status = api(sock, "status")["result"]
+        # The next MAC control command is answered VIRTIO_NET_ERR (the guest tries after the link test).
+        reply = api(sock, "fault-inject", id="net0", status_faults=[{"status": "err", "request": "mac", "count": 1}])
+        assert reply["ok"], reply
         if transport == "pci":
             assert api(sock, "net-link", id="net0", up=False)["ok"]
             assert g.wait_for("VIREO-AGENT: info net.link_down=", timeout=30), g.output[-3000:]
@@ -55,12 +58,18 @@ def test_user_mode_dhcp_transfers_both_ways_and_link_state(vireo, kvm, guest_ker
             assert reply["ok"] and reply["result"]["link_up"] is True, reply
             link = next(dev for dev in flapped["devices"] if dev["type"] == "net")["device"]["backend"]["link"]
             assert link["changes"] >= 2, link
+        assert g.wait_for("VIREO-AGENT: info net.mac_set=", timeout=60), g.output[-3000:]
+        injected = next(dev for dev in api(sock, "status")["result"]["devices"] if dev["type"] == "net")["injected_status"]
         rc = g.wait(timeout=60)
     finally:
         g.kill()
         peer.join()
     report = agent.parse(g.output)
     assert report.tests.get("virtio-net") == ("pass", ""), report.summary() + g.output[-4000:]
+    # The driver saw the injected status: its own warning, the change refused; the next one went through.
+    assert "Failed to set mac address by vq command" in g.output, g.output[-4000:]
+    assert report.info["net.mac_set"] == "52:54:00:76:69:02"
+    assert [rule["hit"] for rule in injected["rules"]] == [1], injected
     assert rc == 0
     assert peer.error is None, peer.error
     info = report.info

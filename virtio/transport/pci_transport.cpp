@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "vmm/base/log.hpp"
 
@@ -404,9 +405,22 @@ void PciTransport::update_intx_allowed() noexcept
     irq_.set_intx_allowed(!msix_->enabled() && (config_.command() & vmm::pci::COMMAND_INTX_DISABLE) == 0);
 }
 
+bool PciTransport::gone() noexcept
+{
+    if (!unplugged_.load(std::memory_order_relaxed)) {
+        return false;
+    }
+    late_accesses_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
 void PciTransport::config_read(std::uint32_t offset, std::span<std::byte> data) noexcept
 {
     std::lock_guard lock(mutex_);
+    if (gone()) {
+        std::fill(data.begin(), data.end(), std::byte { 0xff });
+        return;
+    }
     // §4.1.4.5.1: with MSI-X disabled, the status register's Interrupt bit is the OR of the ISR.
     config_.set_interrupt_status(!msix_->enabled() && irq_.isr() != 0);
     if (overlaps(offset, data.size(), cfg_cap_ + CFG_CAP_DATA, 4)) {
@@ -418,6 +432,9 @@ void PciTransport::config_read(std::uint32_t offset, std::span<std::byte> data) 
 void PciTransport::config_write(std::uint32_t offset, std::span<const std::byte> data) noexcept
 {
     std::lock_guard lock(mutex_);
+    if (gone()) {
+        return;
+    }
     // Read-only bits are masked, BAR changes move the mappings (and, through on_bar_moved, the
     // ioeventfds).
     config_.write(offset, data);
@@ -476,6 +493,10 @@ void PciTransport::cfg_window_access(bool write)
 void PciTransport::bar_read(std::uint8_t index, std::uint64_t offset, std::span<std::byte> data) noexcept
 {
     std::lock_guard lock(mutex_);
+    if (gone()) {
+        std::fill(data.begin(), data.end(), std::byte { 0xff });
+        return;
+    }
     if (index == REGS_BAR) {
         regs_read(offset, data);
         return;
@@ -487,6 +508,9 @@ void PciTransport::bar_read(std::uint8_t index, std::uint64_t offset, std::span<
 void PciTransport::bar_write(std::uint8_t index, std::uint64_t offset, std::span<const std::byte> data) noexcept
 {
     std::lock_guard lock(mutex_);
+    if (gone()) {
+        return;
+    }
     if (index == REGS_BAR) {
         regs_write(offset, data);
     }
@@ -495,6 +519,26 @@ void PciTransport::bar_write(std::uint8_t index, std::uint64_t offset, std::span
 void PciTransport::reset()
 {
     std::lock_guard lock(mutex_);
+    core_.reset();
+    irq_.reset();
+}
+
+void PciTransport::unplug(const std::function<void()>& wait_step)
+{
+    std::unique_lock lock(mutex_, std::try_to_lock);
+    while (!lock.owns_lock()) {
+        wait_step();
+        std::this_thread::yield();
+        (void)lock.try_lock();
+    }
+    if (unplugged_.load(std::memory_order_relaxed)) {
+        return;
+    }
+    unplugged_.store(true, std::memory_order_release);
+    spdlog::info("{}: surprise-removed from the PCI bus (injected fault)", name());
+    on_bar_moved(REGS_BAR, std::nullopt); // the notify ioeventfds go
+    msix_->set_control(0);
+    irq_.set_intx_allowed(false);
     core_.reset();
     irq_.reset();
 }

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -77,6 +78,18 @@ public:
 
     // Device reset from the VMM (shutdown).
     void reset();
+    // Surprise removal, a fault the API injects: from here on the function is gone. Its
+    // configuration space and BARs read as all ones and ignore writes, as a function that no
+    // longer answers does; its notify ioeventfds are unbound, MSI-X is off, and the device is
+    // reset (it stops touching guest memory). Nothing plugs it back. On the loop thread:
+    // `wait_step` runs while a vCPU holds the lock, since that vCPU may be waiting for the loop.
+    void unplug(const std::function<void()>& wait_step);
+    [[nodiscard]] bool unplugged() const noexcept { return unplugged_.load(std::memory_order_acquire); }
+    // Guest accesses that reached the function after it went (a driver still polling it).
+    [[nodiscard]] std::uint64_t accesses_after_unplug() const noexcept
+    {
+        return late_accesses_.load(std::memory_order_relaxed);
+    }
     // Where BAR `index` is now, for the API: lock-free, so the loop thread may ask.
     [[nodiscard]] std::uint64_t current_bar_address(std::uint8_t index) const noexcept;
 
@@ -140,6 +153,8 @@ private:
     void snapshot_bars() noexcept;
     [[nodiscard]] std::uint16_t checked_vector(std::uint64_t value) const noexcept;
     [[nodiscard]] std::uint8_t config_generation() noexcept;
+    // Under the lock: the function is gone; counts the access.
+    [[nodiscard]] bool gone() noexcept;
 
     PciTransportOptions options_;
     std::unique_ptr<pci::Msix> msix_;
@@ -170,6 +185,8 @@ private:
     // has changed since the driver last read it, so that a wrap cannot hide a change.
     std::uint32_t seen_generation_ = 0;
     std::uint8_t generation_ = 0;
+    std::atomic<bool> unplugged_ { false }; // written under the lock
+    std::atomic<std::uint64_t> late_accesses_ { 0 };
 };
 
 // The PCI class code for a virtio device type (PCI Code and ID Assignment): storage for block

@@ -92,8 +92,18 @@ AcpiGed::AcpiGed(std::function<void()> raise_irq)
 
 void AcpiGed::press_power_button() noexcept
 {
+    raise(acpi::GED_EVENT_POWER_BUTTON);
+}
+
+void AcpiGed::pci_bus_check() noexcept
+{
+    raise(acpi::GED_EVENT_PCI_BUS_CHECK);
+}
+
+void AcpiGed::raise(std::uint8_t event) noexcept
+{
     // Latch before raising: the guest's handler must find the bit when it runs.
-    events_.fetch_or(acpi::GED_EVENT_POWER_BUTTON, std::memory_order_acq_rel);
+    events_.fetch_or(event, std::memory_order_acq_rel);
     if (raise_irq_) {
         raise_irq_();
     }

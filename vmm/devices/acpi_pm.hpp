@@ -45,11 +45,15 @@ public:
     // latched: a press made before the guest's driver bound the interrupt would otherwise
     // leave the bit set with no interrupt ever coming again.
     void press_power_button() noexcept;
+    // The same for a PCI bus check (a function was removed): thread-safe.
+    void pci_bus_check() noexcept;
 
     void read(std::uint64_t offset, std::span<std::byte> data) noexcept override;
     void write(std::uint64_t offset, std::span<const std::byte> data) noexcept override;
 
 private:
+    void raise(std::uint8_t event) noexcept;
+
     std::function<void()> raise_irq_;
     std::atomic<std::uint8_t> events_ { 0 };
 };

@@ -273,6 +273,10 @@ nlohmann::json VirtioDevices::status() const
             entry["bdf"] = fmt::format("0000:00:{:02x}.0", s.pci_slot);
             entry["bars"] = std::move(bars);
             entry["msix"] = s.pci->msix_enabled();
+            if (s.pci->unplugged()) {
+                entry["unplugged"] = true;
+                entry["accesses_after_unplug"] = s.pci->accesses_after_unplug();
+            }
         }
         out.push_back(std::move(entry));
     }
@@ -368,15 +372,33 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         }
         flap = VMM_TRY(virtio::net::parse_link_flap(*lf, "link_flap"));
     }
+    // Surprise removal of a virtio-pci function: {"unplug": true}. For good: nothing plugs it back.
+    Slot* unplug = nullptr;
+    if (const auto u = request.find("unplug"); u != request.end()) {
+        if (!u->is_boolean() || !u->get<bool>()) {
+            return fail(Errc::invalid_argument, "unplug: expected true (a removed device does not come back)");
+        }
+        for (auto& s : slots_) {
+            if (s.id == id) {
+                unplug = &s;
+            }
+        }
+        if (unplug->pci == nullptr) {
+            return fail(Errc::unsupported, "unplug: device \"{}\" is on virtio-mmio, which has no hot-plug; "
+                "virtio-pci devices can be unplugged", id);
+        }
+    }
     // The request's other keys are the plan that any device takes.
-    constexpr std::array<std::string_view, 5> REQUEST_KEYS { "command", "id", "faults", "seed", "link_flap" };
+    constexpr std::array<std::string_view, 6> REQUEST_KEYS { "command", "id", "faults", "seed", "link_flap", "unplug" };
     const auto plan = VMM_TRY(virtio::parse_fault_plan(request, "", virtio::FaultPlanSource::api, REQUEST_KEYS));
-    if (!rules && !net_rules && !iommu_rules && !flap && plan.empty()) {
+    if (!rules && !net_rules && !iommu_rules && !flap && unplug == nullptr && plan.empty()) {
         std::string keys;
         for (std::string_view k : virtio::fault_plan_keys(virtio::FaultPlanSource::api)) {
             keys += fmt::format(", \"{}\"", k);
         }
-        return fail(Errc::invalid_argument, "fault-inject needs one of \"faults\" (block, net and iommu rules), \"link_flap\" (net){}", keys);
+        return fail(Errc::invalid_argument,
+            "fault-inject needs one of \"faults\" (block, net and iommu rules), \"link_flap\" (net), \"unplug\" (pci){}",
+            keys);
     }
     VMM_TRY(virtio::apply_fault_plan(plan, *c));
     if (rules) {
@@ -391,8 +413,22 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     if (flap) {
         VMM_TRY(net_faulty->set_link_flap(flap->down, flap->up));
     }
+    if (unplug != nullptr && !unplug->pci->unplugged()) {
+        // This is the loop thread: a vCPU holding the transport's lock may be waiting for it.
+        unplug->pci->unplug([this] {
+            if (ctx_.loop != nullptr) {
+                (void)ctx_.loop->run_waiting_calls();
+            }
+        });
+        if (ctx_.pci_bus_check) {
+            ctx_.pci_bus_check();
+        }
+    }
     nlohmann::json out = { { "id", id }, { "status", c->status() }, { "refuse_features_ok", c->refuses_features_ok() },
         { "timing", virtio::timing_json(*c->timing()) } };
+    if (unplug != nullptr) {
+        out["unplugged"] = true;
+    }
     if (auto* sf = c->device().status_faults(); sf != nullptr) {
         out["status_faults"] = sf->to_json();
     }

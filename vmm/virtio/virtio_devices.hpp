@@ -71,6 +71,8 @@ public:
         pci::PciHostBridge* pci = nullptr;
         pci::MsiRouter* msi = nullptr;
         pci::BarAllocator* bars = nullptr;
+        // Tells the guest to look for PCI functions that went (the GED's bus check).
+        std::function<void()> pci_bus_check;
     };
 
     // Builds every planned device. An error names the entry; `config_error` says whether the
@@ -103,7 +105,8 @@ public:
     [[nodiscard]] nlohmann::json driver_violations() const;
     // The API's fault-inject on one device: "faults" replaces a block device's request rules
     // (an empty array clears them), "needs_reset": true sets DEVICE_NEEDS_RESET with a config
-    // interrupt, "refuse_features_ok" makes FEATURES_OK fail (true) or work again (false).
+    // interrupt, "refuse_features_ok" makes FEATURES_OK fail (true) or work again (false),
+    // "unplug": true removes a virtio-pci device from the bus by surprise. Loop thread.
     [[nodiscard]] Result<nlohmann::json> inject_faults(const std::string& id, const nlohmann::json& request);
     // API "net-announce": the net device `id` asks its driver to announce itself.
     [[nodiscard]] Result<nlohmann::json> net_announce(const std::string& id);

@@ -121,9 +121,15 @@ static uint32_t notify_mult;
 static volatile uint8_t* devcfg;  // device configuration
 static uint32_t device_id;
 
+static void set_status(uint8_t s);
+static int live; // the device has been given this process's pages
+
 static void die(const char* what)
 {
     fprintf(stderr, "virtio-raw: %s: %s\n", what, strerror(errno));
+    if (live) {
+        set_status(0); // the pages go when the process does: the device must forget them first
+    }
     exit(2);
 }
 
@@ -479,6 +485,23 @@ static int wait_for(int (*done)(void), int ms)
     return done();
 }
 
+// The device holds the pages' physical addresses: a page the kernel moved (compaction may move
+// locked pages; the test turns that off) would have the device write into memory the kernel has
+// given to something else. Checked while the device is reset, so nothing can be lost.
+static void check_not_moved(void)
+{
+    if (phys_of(ring) != ring_phys || phys_of(buffer) != buffer_phys) {
+        errno = EFAULT;
+        die("a locked page moved (vm.compact_unevictable_allowed must be 0)");
+    }
+    for (uint16_t q = 0; q < MAX_QUEUES; ++q) {
+        if (idle_ring[q] != NULL && phys_of(idle_ring[q]) != idle_phys[q]) {
+            errno = EFAULT;
+            die("a locked page moved (vm.compact_unevictable_allowed must be 0)");
+        }
+    }
+}
+
 // Reset and bring the device up with the driven queue on the ring page; 0 on success.
 static int bring_up(void)
 {
@@ -486,6 +509,7 @@ static int bring_up(void)
     if (!wait_for(status_zero, 1000)) {
         return -1;
     }
+    check_not_moved();
     memset((void*)ring, 0, PAGE);
     avail_idx = used_seen = next_slot = used_slot = chain_slots = 0;
     avail_wrap = used_wrap = 1;
@@ -499,6 +523,7 @@ static int bring_up(void)
         wanted |= 1ULL << F_RING_PACKED;
     }
     set_driver_features(wanted);
+    live = 1;
     set_status(S_ACK | S_DRIVER | S_FEATURES_OK);
     if (!(get_status() & S_FEATURES_OK)) {
         return -2;
@@ -728,6 +753,7 @@ int main(int argc, char** argv)
     uint32_t len = 0;
     int up = bring_up();
     if (up != 0 || !good_request(&len)) {
+        set_status(0);
         fprintf(stderr, "virtio-raw: the well-formed %s request failed (bring-up %d, status %#x, used len %u)\n",
             kind->name, up, get_status(), len);
         return 2;
@@ -760,5 +786,9 @@ int main(int argc, char** argv)
         failed |= !ok;
     }
     set_status(0);
+    if (!wait_for(status_zero, 1000)) {
+        fprintf(stderr, "virtio-raw: the device did not finish its reset\n");
+        return 2;
+    }
     return failed;
 }

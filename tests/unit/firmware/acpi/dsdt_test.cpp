@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "arch/x86_64/layout.hpp"
 #include "firmware/acpi/aml.hpp"
@@ -305,4 +306,28 @@ TEST_CASE("a host bridge with ECAM or windows out of range, or INTx past the IOA
     CHECK_FALSE(build_dsdt(ecam));
     CHECK_FALSE(build_dsdt(window));
     CHECK_FALSE(build_dsdt(intx));
+}
+
+TEST_CASE("the host bridge describes slots 1 to 31 by _ADR, with no _STA or _EJ0", "[acpi][dsdt][pci]")
+{
+    const auto t = dsdt(pci_platform());
+    const auto w = walk(t);
+    INFO(w.error);
+    REQUIRE(w.ok);
+    for (unsigned slot = 1; slot < 32; ++slot) {
+        CHECK(has(w.devices, fmt::format("SL{:02X}", slot)));
+    }
+    CHECK_FALSE(has(w.devices, "SL00")); // the host bridge function
+    CHECK_FALSE(has(w.methods, "_EJ0"));
+    CHECK_FALSE(has(w.methods, "_STA"));
+    // Name(_ADR, 0x1f0000): slot 31, function 0.
+    CHECK(contains(t, { 0x08, '_', 'A', 'D', 'R', 0x0c, 0x00, 0x00, 0x1f, 0x00 }));
+}
+
+TEST_CASE("with PCI the GED's _EVT sends the host bridge a bus check; without, it does not", "[acpi][dsdt][pci]")
+{
+    // Notify(\_SB.PCI0, Zero)
+    const std::vector<std::uint8_t> bus_check { 0x86, 0x5c, 0x2e, '_', 'S', 'B', '_', 'P', 'C', 'I', '0', 0x00 };
+    CHECK(contains(dsdt(pci_platform()), bus_check));
+    CHECK_FALSE(contains(dsdt(full_platform()), bus_check));
 }

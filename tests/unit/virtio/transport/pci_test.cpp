@@ -274,6 +274,40 @@ TEST_CASE("turning memory decoding off takes BAR 0 off the bus and unbinds the i
     CHECK(r->host.bindings().size() == 2);
 }
 
+TEST_CASE("a surprise unplug resets the device, unbinds its notifies and leaves a function that reads all ones",
+    "[virtio][pci][faults]")
+{
+    auto r = rig();
+    auto& d = r->pci_driver();
+    Running run(*r);
+    offer(*r, run.q0);
+    d.notify(0);
+    REQUIRE(run.q0.pop_used());
+    REQUIRE(r->device<EchoDevice>().active());
+    const std::uint32_t interrupts = d.queue_interrupts(0);
+
+    r->pci_transport().unplug([] { });
+
+    CHECK(r->pci_transport().unplugged());
+    CHECK_FALSE(r->device<EchoDevice>().active());
+    CHECK(r->core().status() == 0);
+    CHECK(r->host.bindings().empty());
+    // Gone: the header, the common configuration and the ISR read all ones; writes do nothing.
+    CHECK(d.config_read(regs::VENDOR_ID, 2) == 0xffff);
+    CHECK(d.config_read(regs::COMMAND, 4) == 0xffff'ffff);
+    CHECK(d.status() == 0xff);
+    d.set_status(VIRTIO_CONFIG_S_ACKNOWLEDGE);
+    CHECK(r->core().status() == 0);
+    offer(*r, run.q0);
+    d.notify(0);
+    CHECK_FALSE(run.q0.pop_used());
+    CHECK(d.queue_interrupts(0) == interrupts);
+    CHECK(r->pci_transport().accesses_after_unplug() >= 5);
+    // Once gone, for good: a second unplug changes nothing.
+    r->pci_transport().unplug([] { });
+    CHECK(r->pci_transport().unplugged());
+}
+
 TEST_CASE("a relocated BAR 0 decodes at its new address, its ioeventfds with it, and the device works", "[virtio][pci]")
 {
     auto r = rig();

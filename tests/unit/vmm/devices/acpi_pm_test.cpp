@@ -128,6 +128,17 @@ TEST_CASE("a power button press latches the event and raises the interrupt once"
     CHECK(f.raised.load() == 1);
 }
 
+TEST_CASE("a PCI bus check latches its own event beside a button press", "[devices][acpi]")
+{
+    GedFixture f;
+    f.ged.pci_bus_check();
+    CHECK(f.raised.load() == 1);
+    f.ged.press_power_button();
+    CHECK(f.raised.load() == 2);
+    CHECK(f.read_byte() == (acpi::GED_EVENT_PCI_BUS_CHECK | acpi::GED_EVENT_POWER_BUTTON));
+    CHECK(f.read_byte() == 0);
+}
+
 TEST_CASE("reading the GED register clears the latched events", "[devices][acpi]")
 {
     GedFixture f;
