@@ -54,8 +54,8 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
         devices.append({"type": "console", "transport": t, "console_port": False, "virtio_faults": faults,
                         "ports": [{"backend": "none"}, {"name": f"org.vireo.echo.{t}", "backend": "socket", "path": sock}]})
         peers.append(EchoPeer(sock))
-    # virtio-raw's targets (tests/guest/tests/virtio-raw): the pci rng above, and a block, net,
-    # vsock and one-port console device on each transport, packed and split rings in turn.
+    # virtio-raw's targets (tests/guest/tests/virtio-raw): the pci rng above, a block, net, vsock
+    # and one-port console device on each transport, packed and split rings in turn, and an IOMMU.
     image = os.path.join(d, "raw.img")
     with open(image, "wb") as f:
         f.truncate(1 << 20)
@@ -69,6 +69,8 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
             {"type": "console", "transport": t, "backend": "none", "console_port": False, "packed": packed,
              "id": f"raw-console-{t}"},
         ]
+    # An IOMMU with nothing behind it, for virtio-raw too.
+    devices.append({"type": "iommu", "transport": "mmio", "packed": True, "id": "raw-iommu-mmio"})
     # pci-unplug's disk, taken off the bus by surprise at the end.
     devices.append({"type": "block", "transport": "pci", "path": image, "readonly": True, "serial": "vireo-unplug",
                     "id": "unplug-blk"})
@@ -99,6 +101,11 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
             reply = api(sock, "fault-inject", id=f"rng-{t}", needs_reset=True)
             assert reply["ok"] and reply["result"]["status"] & 0x40, reply
         assert g.wait_for("faults.recovered=", timeout=140), g.output[-4000:]
+        assert g.wait_for("faults.stall_ready=", timeout=140), g.output[-4000:]
+        for t in TRANSPORTS:
+            reply = api(sock, "fault-inject", id=f"rng-{t}", stall_queue={"queue": 0, "ms": 1500})
+            assert reply["ok"], reply
+        assert g.wait_for("faults.stalled_ms=", timeout=140), g.output[-4000:]
         for t in TRANSPORTS:
             reply = api(sock, "fault-inject", id=f"rng-{t}", refuse_features_ok=True, needs_reset=True)
             assert reply["ok"] and reply["result"]["refuse_features_ok"], reply
@@ -145,7 +152,7 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
     targets = {k[len("raw."):]: v for k, v in report.info.items() if k.count(".") == 1 and k.startswith("raw.")
                and k not in ("raw.targets", "raw.cases")}
     assert sorted(targets) == sorted([f"{kind}-{t}" for kind in ("blk", "net", "vsock", "console") for t in TRANSPORTS]
-                                     + ["rng-pci"]), report.info
+                                     + ["rng-pci", "iommu-mmio"]), report.info
     assert int(report.info["raw.targets"]) == len(targets)
     assert {v.split()[0] for v in targets.values()} == {"split", "packed"}, targets
     cases = {k[len("raw."):]: v for k, v in report.info.items() if k.count(".") == 2 and k.startswith("raw.")}
@@ -171,7 +178,8 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
     assert len(status["devices"]) == len(devices)
     ring_rules = {"more_buffers_than_queue_size", "ring_entry_invalid", "chain_too_long", "indirect_misused",
                   "writable_before_readable", "buffer_not_reachable"}
-    raw_targets = {"rng-pci"} | {f"raw-{kind}-{t}" for kind in ("blk", "net", "vsock", "console") for t in TRANSPORTS}
+    raw_targets = {"rng-pci", "raw-iommu-mmio"} | {f"raw-{kind}-{t}" for kind in ("blk", "net", "vsock", "console")
+                                                   for t in TRANSPORTS}
     for dev in status["devices"]:
         rules = {v["rule"] for v in dev["driver_violations"]}
         if dev["id"] in raw_targets:

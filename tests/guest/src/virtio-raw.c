@@ -15,7 +15,7 @@
 // The device type (read from the transport) picks the queue and a well-formed request that the
 // device must complete: rng a writable buffer (queue 0), blk GET_ID with its status (queue 0),
 // console a line on port 0's transmitq (queue 1), net a frame on transmitq 0 (queue 1), vsock an
-// RST packet on its tx queue (queue 1). Then each malformed case of the hostile-guest catalogue,
+// RST packet on its tx queue (queue 1), iommu an ATTACH of an endpoint that does not exist. Then each malformed case of the hostile-guest catalogue,
 // each followed by a device reset and the well-formed request, which must succeed again. One line
 // per case on stdout:
 //   CASE NAME: needs_reset | used len=N | ignored ; recovered
@@ -610,12 +610,27 @@ static uint16_t vsock_build(struct buf* b)
     return 1;
 }
 
+// virtio 1.2 §5.13.6.3: ATTACH of an endpoint that does not exist, answered NOENT in the tail.
+static uint16_t iommu_build(struct buf* b)
+{
+    memset((void*)buffer, 0, 64);
+    w8(buffer, 0, 1);           // VIRTIO_IOMMU_T_ATTACH
+    w32(buffer, 4, 1);          // domain
+    w32(buffer, 8, 0xfffff0);   // endpoint: none has this ID
+    w8(buffer, 32, 0xff);       // the tail's status, until the device writes it
+    b[0] = (struct buf) { buffer_phys, 20, 0 };
+    b[1] = (struct buf) { buffer_phys + 32, 4, D_WRITE };
+    return 2;
+}
+static int iommu_check(uint32_t len) { return len == 4 && r8(buffer, 32) == 6; } // VIRTIO_IOMMU_S_NOENT
+
 static const struct kind KINDS[] = {
     { 1, "net", 1, 2, 0, net_build, read_only_check },
     { 2, "blk", 0, 1, 0, blk_build, blk_check },
     { 3, "console", 1, 2, 0, console_build, read_only_check },
     { 4, "rng", 0, 1, D_WRITE, rng_build, rng_check },
     { 19, "vsock", 1, 3, 0, vsock_build, read_only_check },
+    { 23, "iommu", 0, 2, 0, iommu_build, iommu_check },
 };
 
 static int good_request(uint32_t* len)
