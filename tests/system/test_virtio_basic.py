@@ -211,7 +211,9 @@ def test_rng_and_console_ports_work_on_every_transport_in_one_boot(vireo, kvm, g
             # Linux 6.12's virtio-pci reset goes on polling device_status while it hangs).
             assert dev["unplugged"] and dev["status"] == 0 and dev["accesses_after_unplug"] >= 1, dev
             if report.info["unplug.function"] == "still present":
-                assert dev["accesses_after_unplug"] >= 100, dev
+                # msleep(1) between reads: one every 8 ms at the guest's HZ=250, for the second and
+                # more since the disk went (155 seen); a few reads of the removal alone stay far below.
+                assert dev["accesses_after_unplug"] >= 20, dev
         else:
             assert "unplugged" not in dev, dev
         assert dev["activations"] >= 1, dev
