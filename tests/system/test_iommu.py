@@ -69,9 +69,9 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
             assert g.wait_for("fault from EP", timeout=60), g.output[-3000:]
             line = re.compile(r"page fault from EP \d+ at 0x[0-9a-f]+ \[R?W\]")
             deadline = time.monotonic() + 10  # the rest of the line
-            while not line.search(g.output) and time.monotonic() < deadline:
+            while not line.search(g.console) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert line.search(g.output), g.output[-3000:]
+            assert line.search(g.console), g.output[-3000:]
             injected = api(sock, "iommu-state")["result"]
         assert api(sock, "quit")["ok"]
         assert g.wait(timeout=60) == 0, g.output[-3000:]

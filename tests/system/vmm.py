@@ -22,6 +22,11 @@ STALL_SIGNATURES = ("detected stalls on CPUs", "self-detected stall on CPU", "wa
                     "blocked for more than")
 
 
+# One log line of the VMM ("vireo: LEVEL: ...", the pattern vmm/main.cpp sets), as it lands in the
+# merged output.
+_VMM_LOG_LINE = re.compile(r"vireo: (?:trace|debug|info|warning|error|critical): [^\n]*\n")
+
+
 class Guest:
     """A running `vireo run ...` with its output collected in the background.
 
@@ -79,11 +84,19 @@ class Guest:
         with self._lock:
             self.output += f"\n[test harness: vCPU state, {why}]\n{text}\n"
 
+    @property
+    def console(self):
+        """The output without the VMM's own log lines. The guest's console goes out a byte at a
+        time and the VMM logs whole lines into the same stream, so a log line can land in the
+        middle of a guest line ("page fvireo: warning: ...\nault from EP")."""
+        return _VMM_LOG_LINE.sub("", self.output)
+
     def wait_for(self, text, timeout=120):
-        """Wait until `text` appears in the output; returns False on timeout or exit."""
+        """Wait until `text` appears in the output, or in the guest's console with the VMM's log
+        lines taken out; returns False on timeout or exit."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            while text not in self.output:
+            while text not in self.output and text not in self.console:
                 left = deadline - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
                     break
