@@ -95,13 +95,21 @@ class Guest:
         """Wait until `text` appears in the output, or in the guest's console with the VMM's log
         lines taken out; returns False on timeout or exit."""
         deadline = time.monotonic() + timeout
+        cleaned_at = 0.0  # the cleaned console costs a pass over all output: once a second at most
         with self._lock:
-            while text not in self.output and text not in self.console:
-                left = deadline - time.monotonic()
+            while True:
+                if text in self.output:
+                    return True
+                now = time.monotonic()
+                if now - cleaned_at >= 1.0:
+                    cleaned_at = now
+                    if text in self.console:
+                        return True
+                left = deadline - now
                 if left <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
                     break
                 self._lines.wait(min(left, 0.5))
-            else:
+            if text in self.console:
                 return True
         if self.proc.poll() is None:
             self.dump_vcpu_state(f"no '{text}' within {timeout} s")
