@@ -327,13 +327,14 @@ nlohmann::json VirtioDevices::driver_violations() const
 Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const nlohmann::json& request)
 {
     virtio::Device* device = VMM_TRY(find_device(id, ""));
-    virtio::TransportCore* c = nullptr;
+    Slot* slot = nullptr;
     for (auto& s : slots_) {
         if (s.id == id) {
-            c = core(s);
+            slot = &s;
         }
     }
-    VMM_ASSERT(c != nullptr); // find_device found its transport
+    VMM_ASSERT(slot != nullptr && core(*slot) != nullptr); // find_device found its transport
+    virtio::TransportCore* c = core(*slot);
     // Checked first, applied after: a bad request changes nothing.
     // The fault-taking parts of the device kinds that have their own rules (null elsewhere).
     auto* blk = dynamic_cast<virtio::block::BlockDevice*>(device);
@@ -373,17 +374,13 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         flap = VMM_TRY(virtio::net::parse_link_flap(*lf, "link_flap"));
     }
     // Surprise removal of a virtio-pci function: {"unplug": true}. For good: nothing plugs it back.
-    Slot* unplug = nullptr;
+    virtio::PciTransport* unplug = nullptr;
     if (const auto u = request.find("unplug"); u != request.end()) {
         if (!u->is_boolean() || !u->get<bool>()) {
             return fail(Errc::invalid_argument, "unplug: expected true (a removed device does not come back)");
         }
-        for (auto& s : slots_) {
-            if (s.id == id) {
-                unplug = &s;
-            }
-        }
-        if (unplug->pci == nullptr) {
+        unplug = slot->pci.get();
+        if (unplug == nullptr) {
             return fail(Errc::unsupported, "unplug: device \"{}\" is on virtio-mmio, which has no hot-plug; "
                 "virtio-pci devices can be unplugged", id);
         }
@@ -413,9 +410,9 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     if (flap) {
         VMM_TRY(net_faulty->set_link_flap(flap->down, flap->up));
     }
-    if (unplug != nullptr && !unplug->pci->unplugged()) {
+    if (unplug != nullptr && !unplug->unplugged()) {
         // This is the loop thread: a vCPU holding the transport's lock may be waiting for it.
-        unplug->pci->unplug([this] {
+        unplug->unplug([this] {
             if (ctx_.loop != nullptr) {
                 (void)ctx_.loop->run_waiting_calls();
             }
