@@ -339,14 +339,24 @@ static uint64_t phys_of(volatile void* p)
     return (entry & ((1ULL << 55) - 1)) * PAGE;
 }
 
+// Every page whose physical address a device is given: the ring, the buffer, the idle rings.
+static struct {
+    volatile uint8_t* va;
+    uint64_t phys;
+} held[2 + MAX_QUEUES];
+static int nheld;
+
 static volatile uint8_t* locked_page(uint64_t* phys)
 {
     void* p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED | MAP_POPULATE, -1, 0);
-    if (p == MAP_FAILED) {
+    if (p == MAP_FAILED || nheld == (int)(sizeof held / sizeof held[0])) {
         die("mmap");
     }
     memset(p, 0, PAGE);
     *phys = phys_of(p);
+    held[nheld].va = p;
+    held[nheld].phys = *phys;
+    ++nheld;
     return p;
 }
 
@@ -491,12 +501,8 @@ static int wait_for(int (*done)(void), int ms)
 // given to something else. Checked while the device is reset, so nothing can be lost.
 static void check_not_moved(void)
 {
-    if (phys_of(ring) != ring_phys || phys_of(buffer) != buffer_phys) {
-        errno = EFAULT;
-        die("a locked page moved (vm.compact_unevictable_allowed must be 0)");
-    }
-    for (uint16_t q = 0; q < MAX_QUEUES; ++q) {
-        if (idle_ring[q] != NULL && phys_of(idle_ring[q]) != idle_phys[q]) {
+    for (int i = 0; i < nheld; ++i) {
+        if (phys_of(held[i].va) != held[i].phys) {
             errno = EFAULT;
             die("a locked page moved (vm.compact_unevictable_allowed must be 0)");
         }
@@ -891,20 +897,14 @@ int main(int argc, char** argv)
         return 2;
     }
     // §2.4: after the reset the device must not touch the queues' memory any more.
-    volatile uint8_t* pages[2 + MAX_QUEUES] = { ring, buffer };
-    for (uint16_t q = 0; q < MAX_QUEUES; ++q) {
-        pages[2 + q] = idle_ring[q];
-    }
-    static uint8_t before[2 + MAX_QUEUES][PAGE];
-    for (int i = 0; i < 2 + MAX_QUEUES; ++i) {
-        if (pages[i] != NULL) {
-            memcpy(before[i], (const void*)pages[i], PAGE);
-        }
+    static uint8_t before[sizeof held / sizeof held[0]][PAGE];
+    for (int i = 0; i < nheld; ++i) {
+        memcpy(before[i], (const void*)held[i].va, PAGE);
     }
     struct timespec settle = { 0, 300000000 };
     nanosleep(&settle, NULL);
-    for (int i = 0; i < 2 + MAX_QUEUES; ++i) {
-        if (pages[i] != NULL && memcmp(before[i], (const void*)pages[i], PAGE) != 0) {
+    for (int i = 0; i < nheld; ++i) {
+        if (memcmp(before[i], (const void*)held[i].va, PAGE) != 0) {
             printf("CASE after_reset: the device wrote to page %d of the queues' memory after its reset; NOT RECOVERED\n", i);
             return 1;
         }
