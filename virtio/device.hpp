@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -36,6 +37,17 @@ struct ActivationContext {
     const DmaSpace& dma;
     // Only for device-private fds (tap, timers, backend sockets); null in unit tests.
     EventLoop* loop = nullptr;
+};
+
+// Host memory that a device puts into guest-physical space outside RAM (virtio-pmem's range).
+// The VMM maps it as a KVM memory slot of its own at an address it picks, and names the
+// address to the device with place_guest_window() before the guest runs; the guest reaches it
+// with its own loads and stores, not through the device's queues.
+struct GuestWindow {
+    std::byte* host = nullptr;
+    std::uint64_t size = 0;  // a multiple of `align`
+    std::uint64_t align = 0; // of the guest-physical base; a power of two
+    bool read_only = false;  // a KVM_MEM_READONLY slot: guest writes are dropped
 };
 
 // Implemented by every device model. The transports own the register state and the status
@@ -108,6 +120,11 @@ public:
     // For the API's status: the device's own state and counters (loop thread); null when it
     // has nothing beyond what the transport shows.
     [[nodiscard]] virtual nlohmann::json status() const { return nullptr; }
+
+    // The guest-physical window the device needs, if any (see GuestWindow); the VMM asks once,
+    // before the guest runs, maps it and calls place_guest_window() with its base.
+    [[nodiscard]] virtual std::optional<GuestWindow> guest_window() const noexcept { return std::nullopt; }
+    virtual void place_guest_window(std::uint64_t gpa) noexcept { (void)gpa; }
 
     // The driver re-enabled a queue after reset_queue(): take it over.
     [[nodiscard]] virtual Result<> enable_queue(Queue queue)

@@ -9,7 +9,9 @@
 #include "virtio/devices/console/console_config.hpp"
 #include "virtio/devices/iommu/iommu_config.hpp"
 #include "virtio/devices/net/net_config.hpp"
+#include "virtio/devices/pmem/pmem_config.hpp"
 #include "virtio/devices/rng/rng_config.hpp"
+#include "virtio/devices/scsi/scsi_config.hpp"
 #include "virtio/devices/vsock/vsock_config.hpp"
 #include "virtio/fault_plan.hpp"
 
@@ -22,7 +24,9 @@ constexpr std::array DEVICE_KINDS {
     DeviceKind { "console", &make_console, &validate_console },
     DeviceKind { "iommu", &make_iommu, &validate_iommu },
     DeviceKind { "net", &net::make_net, &net::validate_net },
+    DeviceKind { "pmem", &pmem::make_pmem, &pmem::validate_pmem },
     DeviceKind { "rng", &make_rng, &validate_rng },
+    DeviceKind { "scsi", &scsi::make_scsi, &scsi::validate_scsi },
     DeviceKind { "vsock", &vsock::make_vsock, &vsock::validate_vsock },
 };
 

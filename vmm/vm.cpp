@@ -235,6 +235,8 @@ Result<> Vm::Impl::setup_virtio(bool* config_error)
             ged->pci_bus_check();
         }
     };
+    ctx.device_memory_start = device_memory_start(memory->regions().back().end().raw);
+    ctx.first_free_memory_slot = static_cast<std::uint32_t>(memory->regions().size());
     virtio = VMM_TRY(VirtioDevices::create(virtio_plan, ctx, config_error));
     return {};
 }
@@ -502,6 +504,9 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
         }
         return virtio->set_net_link(id->get<std::string>(), up->get<bool>());
     }
+    if (command == "scsi-add" || command == "scsi-remove" || command == "scsi-resize") {
+        return virtio ? virtio->scsi_command(command, request) : fail(Errc::not_found, "this VM has no scsi device");
+    }
     if (command == "vsock-reset") {
         // {"command": "vsock-reset", "id": "vsock0"}
         const auto id = request.find("id");
@@ -523,7 +528,8 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
     }
     return fail(Errc::not_found,
         "unknown command '{}' (known: status, pause, resume, vcpu-state, shutdown, quit, iommu-state, "
-        "block-resize, net-link, net-announce, vsock-reset, fault-inject)", command);
+        "block-resize, scsi-add, scsi-remove, scsi-resize, net-link, net-announce, vsock-reset, fault-inject)",
+        command);
 }
 
 Vm::Vm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) { }

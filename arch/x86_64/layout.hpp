@@ -65,6 +65,15 @@ inline constexpr std::uint64_t PCI_MMIO64_SIZE = 0x10'0000'0000;
 static_assert(pci_mmio64_start(0x2000'0000) == PCI_MMIO64_ALIGN);
 static_assert(pci_mmio64_start(PCI_MMIO64_ALIGN + 1) == 2 * PCI_MMIO64_ALIGN);
 
+// ---- Device memory, after the 64-bit PCI window: ranges that devices put into guest-physical
+// space (virtio-pmem), each its own KVM memory slot, at DEVICE_MEMORY_ALIGN boundaries. Not RAM
+// and not in the e820 map: the driver finds its range in its device's configuration.
+inline constexpr std::uint64_t DEVICE_MEMORY_ALIGN = 0x4000'0000; // 1 GiB
+[[nodiscard]] constexpr std::uint64_t device_memory_start(std::uint64_t ram_end) noexcept
+{
+    return pci_mmio64_start(ram_end) + PCI_MMIO64_SIZE;
+}
+
 // ---- Port I/O ---------------------------------------------------------------------------------
 inline constexpr std::uint16_t PORT_I8042_DATA = 0x60;
 inline constexpr std::uint16_t PORT_I8042_COMMAND = 0x64;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the device models' request parsers (virtio-blk requests and segment arrays,
-// virtio-console control messages and port data, virtio-rng buffers) behind a virtio-mmio
+// virtio-console control messages and port data, virtio-rng buffers, virtio-pmem flushes, virtio-scsi requests and task management) behind a virtio-mmio
 // window, driven by arbitrary register accesses over rings and buffers that come from the
 // input, with the host side (I/O completion, console input and connections) interleaved.
 #include <array>
@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <span>
 
@@ -21,7 +22,9 @@
 #include "tests/support/test_host.hpp"
 #include "virtio/devices/block/block_device.hpp"
 #include "virtio/devices/console/console.hpp"
+#include "virtio/devices/pmem/pmem_device.hpp"
 #include "virtio/devices/rng/rng.hpp"
+#include "virtio/devices/scsi/scsi_controller.hpp"
 #include "virtio/spec/mmio.hpp"
 #include "virtio/transport/mmio_transport.hpp"
 
@@ -33,7 +36,7 @@ using vmm::fuzz::invariant_failed;
 
 namespace {
 
-// Input layout: [0] the device (blk, console, rng), [1..3) the number of operations, then 8
+// Input layout: [0] the device (blk, console, rng, pmem, scsi), [1..3) the number of operations, then 8
 // bytes per operation, then RAM contents for the rings and buffers.
 constexpr std::size_t MAX_OPS = 256;
 constexpr std::uint64_t BASE = 0xd000'0000;
@@ -96,7 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size < 3) {
         return 0;
     }
-    const std::uint8_t which = data[0] % 3;
+    const std::uint8_t which = data[0] % 5;
     const std::size_t ops = std::min<std::size_t>(static_cast<std::size_t>(data[1] | data[2] << 8), MAX_OPS);
     std::size_t pos = 3;
 
@@ -135,9 +138,41 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         device = std::make_unique<ConsoleDevice>(std::move(o));
         break;
     }
-    default:
+    case 2:
         device = std::make_unique<RngDevice>(std::make_unique<PatternSource>());
         break;
+    case 4: {
+        // Two units of target 0 on one image each; the fuzzer completes the first one's I/O.
+        std::map<scsi::LunAddress, std::unique_ptr<scsi::ScsiDisk>> luns;
+        for (const std::uint16_t lun : { 0, 5 }) {
+            auto backend = std::make_unique<test::FakeBlockBackend>(1 << 20);
+            if (disk == nullptr) {
+                disk = backend.get();
+            }
+            scsi::ScsiDiskOptions o;
+            o.thin = lun == 0;
+            auto unit = scsi::ScsiDisk::create(std::move(backend), o);
+            if (!unit) {
+                invariant_failed("scsi unit set-up failed");
+            }
+            luns.emplace(scsi::LunAddress { 0, lun }, std::move(unit).value());
+        }
+        scsi::ControllerOptions o;
+        o.num_queues = 2;
+        o.queue_size = 16;
+        device = std::make_unique<scsi::ScsiController>(std::move(luns), o);
+        break;
+    }
+    default: {
+        auto backend = std::make_unique<test::FakeBlockBackend>(1 << 20);
+        disk = backend.get();
+        auto mapping = pmem::PmemMapping::anonymous(pmem::PmemDevice::ALIGN);
+        if (!mapping) {
+            invariant_failed("no memory for the pmem range");
+        }
+        device = std::make_unique<pmem::PmemDevice>(std::move(backend), std::move(mapping).value(), (data[0] & 0x80) != 0);
+        break;
+    }
     }
 
     MmioOptions options;

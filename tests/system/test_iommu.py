@@ -15,8 +15,9 @@ from vmm import BASE_CMDLINE, Guest, api, temp_dir
 from vsock_peer import VsockHostPeer
 
 VSOCK_BYTES = 4 << 20
-# Behind the IOMMU: an rng and a console on every transport, a net and a vsock device.
-ENDPOINTS = 2 * len(TRANSPORTS) + 2
+# Behind the IOMMU: an rng and a console on every transport, a net, a vsock, a pmem and a scsi
+# device.
+ENDPOINTS = 2 * len(TRANSPORTS) + 4
 
 pytestmark = pytest.mark.kvm
 
@@ -41,8 +42,21 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
     uds = socket_path(d, "v.sock")
     devices.append({"type": "vsock", "transport": iommu_transport, "iommu": True, "cid": 9, "uds_path": uds})
     vsock_peer = VsockHostPeer(uds)
+    # And pmem, whose flushes (the DAX file system's syncs) come through translated queues; its
+    # range is the guest's own memory, outside the IOMMU's reach.
+    devices.append({"type": "pmem", "transport": iommu_transport, "iommu": True, "id": "pmem0",
+                    "path": os.path.join(d, "pmem.img"), "size": "32M"})
+    # And scsi, whose data-in and data-out buffers are IOVAs too.
+    scsi_images = []
+    for name, size in (("scsi0.img", 64 << 20), ("scsi-ro.img", 8 << 20)):
+        scsi_images.append(os.path.join(d, name))
+        with open(scsi_images[-1], "wb") as f:
+            f.truncate(size)
+    devices.append({"type": "scsi", "transport": iommu_transport, "iommu": True, "id": "scsi0", "luns": [
+        {"path": scsi_images[0], "target": 0, "lun": 0, "serial": "vireo-scsi0", "discard": True},
+        {"path": scsi_images[1], "target": 0, "lun": 3, "serial": "vireo-scsi-ro", "readonly": True}]})
     n = len(TRANSPORTS)
-    cmdline = (f"{BASE_CMDLINE} vireo.test=iommu-groups,virtio-rng,virtio-console-echo,virtio-net,virtio-vsock,idle "
+    cmdline = (f"{BASE_CMDLINE} vireo.test=iommu-groups,virtio-rng,virtio-console-echo,virtio-net,virtio-vsock,virtio-pmem,virtio-scsi,idle "
                f"vireo.rngs={n} vireo.ports={n} vireo.iommu_endpoints={ENDPOINTS} vireo.net=user "
                f"vireo.net_host_port={host_port} vireo.vsock_services=0 vireo.vsock_bytes={VSOCK_BYTES} "
                f"{cmdline_extra}")
@@ -81,8 +95,14 @@ def boot_behind_iommu(vireo, kernel, initramfs, iommu_transport, cmdline_extra="
             p.stop()
         vsock_peer.stop()
     report = agent.parse(g.output)
-    for name in ("iommu-groups", "virtio-rng", "virtio-console-echo", "virtio-net", "virtio-vsock"):
+    for name in ("iommu-groups", "virtio-rng", "virtio-console-echo", "virtio-net", "virtio-vsock", "virtio-pmem",
+                 "virtio-scsi"):
         assert report.tests.get(name, ("missing",))[0] == "pass", report.summary() + g.output[-3000:]
+    pmem = next(dev for dev in status["devices"] if dev["id"] == "pmem0")
+    assert pmem["device"]["flushes"] >= 1 and pmem["device"]["failed_flushes"] == 0, pmem
+    assert report.info["pmem.transport"] == iommu_transport
+    assert report.info["scsi.transport"] == iommu_transport
+    assert report.info["scsi.readcap"] == f"{(64 << 20) // 512 - 1} 512"
     assert state["ok"], state
     net_peer = peers.pop()
     net_peer.join()

@@ -135,7 +135,7 @@ class Guest:
         self._reader.join(timeout=5)
 
 
-def api(path, command, timeout=10, **extra):
+def api(path, command, /, timeout=10, **extra):
     """One request on the API socket; returns the decoded reply."""
     request = {"command": command, **extra}
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

@@ -10,6 +10,10 @@
 #include "virtio/devices/block/fault_backend.hpp"
 #include "virtio/devices/net/backend/fault_backend.hpp"
 #include "virtio/devices/net/net_device.hpp"
+#include "virtio/devices/pmem/pmem_config.hpp"
+#include "virtio/devices/pmem/pmem_device.hpp"
+#include "virtio/devices/params.hpp"
+#include "virtio/devices/scsi/scsi_config.hpp"
 #include "virtio/devices/vsock/vsock_device.hpp"
 #include "virtio/fault_plan.hpp"
 #include "virtio/registry.hpp"
@@ -120,6 +124,8 @@ VirtioDevices::VirtioDevices(const Context& ctx)
     : ctx_(ctx)
     , host_(*ctx.loop, *ctx.vm)
     , direct_dma_(*ctx.memory)
+    , next_window_(ctx.device_memory_start)
+    , next_memory_slot_(ctx.first_free_memory_slot)
 {
 }
 
@@ -159,6 +165,7 @@ Result<std::unique_ptr<VirtioDevices>> VirtioDevices::create(
 Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, std::unique_ptr<virtio::Device> device, bool* config_error)
 {
     const config::DeviceConfig& cfg = *entry.config;
+    VMM_TRY(map_guest_window(cfg, *device));
     Slot slot;
     slot.origin = cfg.origin;
     slot.id = cfg.id.value_or(cfg.origin);
@@ -212,6 +219,27 @@ Result<> VirtioDevices::add(const VirtioPlan::Entry& entry, std::unique_ptr<virt
         }
     }
     slots_.push_back(std::move(slot));
+    return {};
+}
+
+Result<> VirtioDevices::map_guest_window(const config::DeviceConfig& cfg, virtio::Device& device)
+{
+    const auto w = device.guest_window();
+    if (!w) {
+        return {};
+    }
+    // Invariant: a device's window is page aligned with a power-of-two alignment.
+    VMM_ASSERT(w->align != 0 && (w->align & (w->align - 1)) == 0 && w->size % w->align == 0);
+    const std::uint64_t align = std::max(w->align, x86::DEVICE_MEMORY_ALIGN);
+    const std::uint64_t gpa = (next_window_ + align - 1) / align * align;
+    // KVM_MEM_READONLY: guest writes exit to the VMM as MMIO, where nothing claims them.
+    VMM_TRY(ctx_.vm->set_user_memory_region(
+        next_memory_slot_, gpa, w->size, w->host, w->read_only ? KVM_MEM_READONLY : 0));
+    ++next_memory_slot_;
+    next_window_ = gpa + w->size;
+    device.place_guest_window(gpa);
+    spdlog::debug("{} (type \"{}\"): {} MiB{} at guest-physical {:#x}", cfg.origin, cfg.type, w->size >> 20,
+        w->read_only ? " read-only" : "", gpa);
     return {};
 }
 
@@ -288,6 +316,50 @@ nlohmann::json VirtioDevices::iommu_state() const
     return iommu_ != nullptr ? iommu_->state() : nlohmann::json();
 }
 
+Result<nlohmann::json> VirtioDevices::scsi_command(const std::string& command, const nlohmann::json& request)
+{
+    const auto id = request.find("id");
+    if (id == request.end() || !id->is_string()) {
+        return fail(Errc::invalid_argument, "{} needs \"id\" (a scsi device's id)", command);
+    }
+    auto* scsi = dynamic_cast<virtio::scsi::ScsiController*>(VMM_TRY(find_device(id->get<std::string>(), "scsi")));
+    VMM_ASSERT(scsi != nullptr); // the registry builds a ScsiController for "scsi"
+    // The unit's address and, for scsi-add, its image and options: the keys of a "luns" element.
+    nlohmann::json unit = request;
+    unit.erase("command");
+    unit.erase("id");
+    if (command == "scsi-add") {
+        VMM_TRY(virtio::params::check_keys(unit, "", virtio::scsi::scsi_lun_keys()));
+        const auto lun = VMM_TRY(virtio::scsi::parse_lun(unit, "", std::filesystem::current_path()));
+        auto disk = VMM_TRY(virtio::scsi::open_lun(lun, ctx_.loop));
+        VMM_TRY(scsi->add_lun(lun.at, std::move(disk)));
+        return nlohmann::json { { "target", lun.at.target }, { "lun", lun.at.lun } };
+    }
+    virtio::scsi::LunAddress at;
+    const auto t = request.find("target");
+    const auto l = request.find("lun");
+    if (t == request.end() || !t->is_number_unsigned() || l == request.end() || !l->is_number_unsigned()) {
+        return fail(Errc::invalid_argument, "{} needs \"target\" and \"lun\" (numbers)", command);
+    }
+    at.target = static_cast<std::uint16_t>(std::min<std::uint64_t>(t->get<std::uint64_t>(), UINT16_MAX));
+    at.lun = static_cast<std::uint16_t>(std::min<std::uint64_t>(l->get<std::uint64_t>(), UINT16_MAX));
+    if (command == "scsi-remove") {
+        VMM_TRY(scsi->remove_lun(at));
+        return nlohmann::json { { "target", at.target }, { "lun", at.lun } };
+    }
+    const auto size = request.find("size");
+    std::uint64_t bytes = 0;
+    if (size != request.end() && size->is_number_unsigned()) {
+        bytes = size->get<std::uint64_t>();
+    } else if (size != request.end() && size->is_string()) {
+        bytes = VMM_TRY(config::parse_size(size->get<std::string>()));
+    } else {
+        return fail(Errc::invalid_argument, "scsi-resize needs \"size\" (bytes, or a size such as \"2G\")");
+    }
+    const std::uint64_t blocks = VMM_TRY(scsi->resize_lun(at, bytes));
+    return nlohmann::json { { "target", at.target }, { "lun", at.lun }, { "blocks", blocks } };
+}
+
 Result<nlohmann::json> VirtioDevices::resize_block(const std::string& id, std::uint64_t bytes)
 {
     std::string known;
@@ -337,8 +409,15 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     virtio::TransportCore* c = core(*slot);
     // Checked first, applied after: a bad request changes nothing.
     // The fault-taking parts of the device kinds that have their own rules (null elsewhere).
-    auto* blk = dynamic_cast<virtio::block::BlockDevice*>(device);
-    auto* faulty = blk != nullptr ? dynamic_cast<virtio::block::FaultBackend*>(&blk->backend()) : nullptr;
+    // Block and pmem devices both sit on a block FaultBackend (pmem's takes its flushes).
+    virtio::block::BlockBackend* storage = nullptr;
+    auto* pmem = dynamic_cast<virtio::pmem::PmemDevice*>(device);
+    if (auto* blk = dynamic_cast<virtio::block::BlockDevice*>(device)) {
+        storage = &blk->backend();
+    } else if (pmem != nullptr) {
+        storage = &pmem->backend();
+    }
+    auto* faulty = dynamic_cast<virtio::block::FaultBackend*>(storage);
     auto* net = dynamic_cast<virtio::net::NetDevice*>(device);
     auto* net_faulty = net != nullptr ? dynamic_cast<virtio::net::FaultNetBackend*>(&net->backend()) : nullptr;
     auto* iommu = dynamic_cast<virtio::IommuDevice*>(device);
@@ -349,7 +428,8 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
     const bool has_rules = request.contains("faults");
     if (const auto f = request.find("faults"); f != request.end()) {
         if (faulty != nullptr) {
-            rules = VMM_TRY(virtio::block::parse_block_faults(*f, "faults"));
+            rules = pmem != nullptr ? VMM_TRY(virtio::pmem::parse_pmem_faults(*f, "faults"))
+                                    : VMM_TRY(virtio::block::parse_block_faults(*f, "faults"));
         } else if (iommu != nullptr) {
             iommu_rules = VMM_TRY(virtio::parse_iommu_faults(*f, "faults"));
         } else if (net_faulty != nullptr) {
@@ -362,7 +442,7 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
             }
         } else {
             return fail(Errc::unsupported,
-                "device \"{}\" takes no request fault rules (\"faults\"); block, net and iommu devices do", id);
+                "device \"{}\" takes no request fault rules (\"faults\"); block, pmem, net and iommu devices do", id);
         }
     }
     // A net device's link going down and up by itself: {"link_flap": {"down_ms": D, "up_ms": U}}.
@@ -394,7 +474,7 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
             keys += fmt::format(", \"{}\"", k);
         }
         return fail(Errc::invalid_argument,
-            "fault-inject needs one of \"faults\" (block, net and iommu rules), \"link_flap\" (net), \"unplug\" (pci){}",
+            "fault-inject needs one of \"faults\" (block, pmem, net and iommu rules), \"link_flap\" (net), \"unplug\" (pci){}",
             keys);
     }
     VMM_TRY(virtio::apply_fault_plan(plan, *c));

@@ -73,6 +73,10 @@ public:
         pci::BarAllocator* bars = nullptr;
         // Tells the guest to look for PCI functions that went (the GED's bus check).
         std::function<void()> pci_bus_check;
+        // Devices' guest windows (virtio-pmem ranges) go from here up, each a KVM memory slot
+        // numbered from first_free_memory_slot (RAM has the ones below).
+        std::uint64_t device_memory_start = 0;
+        std::uint32_t first_free_memory_slot = 0;
     };
 
     // Builds every planned device. An error names the entry; `config_error` says whether the
@@ -95,6 +99,10 @@ public:
     // API "block-resize": the block device whose "id" (or, without one, origin such as
     // "devices[0]") is `id` gets `bytes` of storage and tells its driver. Loop thread.
     [[nodiscard]] Result<nlohmann::json> resize_block(const std::string& id, std::uint64_t bytes);
+    // API "scsi-add" {"id", "target", "lun", "path", ...}, "scsi-remove" {"id", "target", "lun"} and
+    // "scsi-resize" {"id", "target", "lun", "size"}: a virtio-scsi device's units changed while
+    // the guest runs, which its driver hears of through the event queue. Loop thread.
+    [[nodiscard]] Result<nlohmann::json> scsi_command(const std::string& command, const nlohmann::json& request);
     // API "net-link": the net device `id` reports its link up or down to its driver.
     [[nodiscard]] Result<nlohmann::json> set_net_link(const std::string& id, bool up);
     // API "vsock-reset": the vsock device `id` drops its connections and sends its driver
@@ -126,6 +134,8 @@ private:
     explicit VirtioDevices(const Context& ctx);
     // `config_error` is set when the entry's own keys are at fault.
     [[nodiscard]] Result<> add(const VirtioPlan::Entry& entry, std::unique_ptr<virtio::Device> device, bool* config_error);
+    // Maps the device's GuestWindow, if it has one, into guest-physical space.
+    [[nodiscard]] Result<> map_guest_window(const config::DeviceConfig& cfg, virtio::Device& device);
     [[nodiscard]] virtio::TransportCore* core(const Slot& slot) const noexcept;
     // The model of the device of `type` whose id is `id`; the error lists the known ids.
     [[nodiscard]] Result<virtio::Device*> find_device(const std::string& id, std::string_view type);
@@ -135,6 +145,8 @@ private:
     virtio::DirectDma direct_dma_;
     std::vector<Slot> slots_;
     virtio::IommuDevice* iommu_ = nullptr; // owned by its transport
+    std::uint64_t next_window_ = 0;
+    std::uint32_t next_memory_slot_ = 0;
 };
 
 } // namespace vmm

@@ -37,24 +37,25 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::open(
     auto b = std::unique_ptr<IoUringBackend>(new IoUringBackend());
     b->path_ = path;
     b->read_only_ = options.read_only;
+    b->what_ = options.what;
     const int flags = (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
     b->fd_ = UniqueFd(::open(path.c_str(), flags));
     if (!b->fd_) {
         const int err = errno;
         if (err == ENOENT) {
-            return fail(Errc::not_found, "block image \"{}\" does not exist; create it (truncate -s 1G {}) or fix \"path\"",
-                path.string(), path.string());
+            return fail(Errc::not_found, "{} \"{}\" does not exist; create it (truncate -s 1G {}) or fix \"path\"",
+                options.what, path.string(), path.string());
         }
         if ((err == EACCES || err == EROFS || err == EPERM) && !options.read_only) {
-            return fail_errno(err, "block image \"{}\" cannot be opened for writing (set \"readonly\": true to use it "
+            return fail_errno(err, "{} \"{}\" cannot be opened for writing (set \"readonly\": true to use it "
                                    "read-only)",
-                path.string());
+                options.what, path.string());
         }
-        return fail_errno(err, "block image \"{}\"", path.string());
+        return fail_errno(err, "{} \"{}\"", options.what, path.string());
     }
     struct stat st { };
     if (::fstat(b->fd_.get(), &st) != 0) {
-        return fail_errno(errno, "block image \"{}\"", path.string());
+        return fail_errno(errno, "{} \"{}\"", options.what, path.string());
     }
     if (S_ISBLK(st.st_mode)) {
         b->block_device_ = true;
@@ -66,16 +67,16 @@ Result<std::unique_ptr<IoUringBackend>> IoUringBackend::open(
     } else if (S_ISREG(st.st_mode)) {
         b->size_ = static_cast<std::uint64_t>(st.st_size);
     } else {
-        return fail(Errc::invalid_argument, "block image \"{}\" is neither a regular file nor a block device",
-            path.string());
+        return fail(Errc::invalid_argument, "{} \"{}\" is neither a regular file nor a block device",
+            options.what, path.string());
     }
     // Two VMs writing one image corrupt it; refuse instead (shared for readers, like QEMU's
     // image locking, but with flock so that it is released when the VMM dies).
     if (::flock(b->fd_.get(), (options.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK) {
-            return fail(Errc::busy, "block image \"{}\" is in use by another process (locked)", path.string());
+            return fail(Errc::busy, "{} \"{}\" is in use by another process (locked)", options.what, path.string());
         }
-        return fail_errno(errno, "block image \"{}\": flock", path.string());
+        return fail_errno(errno, "{} \"{}\": flock", options.what, path.string());
     }
     VMM_TRY(b->init(options));
     return b;
@@ -101,9 +102,9 @@ Result<> IoUringBackend::init(const IoUringOptions& options)
         }
     }
     if (r < 0) {
-        return fail_errno(-r, "block image \"{}\": io_uring_setup (io_uring is needed for block devices; is it "
+        return fail_errno(-r, "{} \"{}\": io_uring_setup (io_uring is needed for block devices; is it "
                               "disabled by kernel.io_uring_disabled or a seccomp filter?)",
-            path_.string());
+            what_, path_.string());
     }
     ring_ready_ = true;
     kernel_limit_ = params.cq_entries;
@@ -201,13 +202,13 @@ Result<std::uint64_t> IoUringBackend::resize(std::uint64_t bytes)
         return size_;
     }
     if (read_only_) {
-        return fail(Errc::unsupported, "block image \"{}\" is open read-only; it cannot be resized", path_.string());
+        return fail(Errc::unsupported, "{} \"{}\" is open read-only; it cannot be resized", what_, path_.string());
     }
     if (bytes > static_cast<std::uint64_t>(INT64_MAX)) {
         return fail(Errc::out_of_range, "size {} is too large for a file", bytes);
     }
     if (::ftruncate(fd_.get(), static_cast<off_t>(bytes)) != 0) {
-        return fail_errno(errno, "block image \"{}\": resizing to {} bytes", path_.string(), bytes);
+        return fail_errno(errno, "{} \"{}\": resizing to {} bytes", what_, path_.string(), bytes);
     }
     size_ = bytes;
     return size_;

@@ -31,6 +31,8 @@ struct IoUringOptions {
     // Completions are picked up by a watch on this loop (an eventfd registered with the ring).
     // Without a loop (tests, benchmarks that poll) the owner calls poll().
     EventLoop* loop = nullptr;
+    // What the file is, in messages: "block image \"x\" is in use by another process".
+    const char* what = "block image";
 };
 
 // One ring per device, shared by its queues. Requests go straight between the host file and
@@ -57,6 +59,8 @@ public:
     // Delivers what has completed; with `wait`, blocks for at least one completion first when
     // anything is in flight. For owners without a loop.
     void poll(bool wait) noexcept;
+    // The open image, for owners that also map it (virtio-pmem); the backend keeps it.
+    [[nodiscard]] int fd() const noexcept { return fd_.get(); }
     // System calls that submitted requests (for benchmarks: requests per submission).
     [[nodiscard]] std::uint64_t submit_calls() const noexcept { return submit_calls_; }
 
@@ -85,6 +89,7 @@ private:
 
     std::filesystem::path path_;
     UniqueFd fd_;
+    const char* what_ = "block image";
     UniqueFd event_fd_;
     io_uring ring_ {};
     bool ring_ready_ = false;

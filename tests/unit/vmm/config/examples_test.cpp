@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
 #include "virtio/devices/block/block_config.hpp"
+#include "virtio/devices/pmem/pmem_config.hpp"
+#include "virtio/devices/scsi/scsi_config.hpp"
 #include "virtio/devices/net/net_config.hpp"
 #include "vmm/config/config.hpp"
 
@@ -183,13 +187,17 @@ TEST_CASE("the schema's block entry names exactly the keys the block device read
 }
 
 
-TEST_CASE("the schema's net entry names exactly the keys the net device reads", "[config]")
+namespace {
+
+// The keys a device kind's schema branch names beyond the ones every entry has, against the
+// keys its parser reads.
+void check_schema_branch(const std::string& type, std::span<const std::string_view> keys)
 {
     const json schema = read_json(source_root() / "configs" / "vireo.schema.json");
     const json& items = schema["properties"]["devices"]["items"];
     const json* then = nullptr;
     for (const auto& branch : items["allOf"]) {
-        if (branch["if"]["properties"]["type"]["const"] == "net") {
+        if (branch["if"]["properties"]["type"]["const"] == type) {
             then = &branch["then"];
         }
     }
@@ -200,11 +208,17 @@ TEST_CASE("the schema's net entry names exactly the keys the net device reads", 
             schema_keys.push_back(key);
         }
     }
-    std::vector<std::string> device_keys;
-    for (const auto key : vmm::virtio::net::net_config_keys()) {
-        device_keys.emplace_back(key);
-    }
+    std::vector<std::string> device_keys(keys.begin(), keys.end());
     std::sort(schema_keys.begin(), schema_keys.end());
     std::sort(device_keys.begin(), device_keys.end());
     CHECK(schema_keys == device_keys);
+}
+
+} // namespace
+
+TEST_CASE("the schema's net, pmem and scsi entries name exactly the keys those devices read", "[config]")
+{
+    check_schema_branch("net", vmm::virtio::net::net_config_keys());
+    check_schema_branch("pmem", vmm::virtio::pmem::pmem_config_keys());
+    check_schema_branch("scsi", vmm::virtio::scsi::scsi_config_keys());
 }
