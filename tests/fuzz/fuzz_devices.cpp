@@ -144,7 +144,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 4: {
         // Two units of target 0 on one image each; the fuzzer completes the first one's I/O.
         std::map<scsi::LunAddress, std::unique_ptr<scsi::ScsiDisk>> luns;
-        for (const std::uint16_t lun : { 0, 5 }) {
+        for (const std::uint16_t lun : { std::uint16_t { 0 }, std::uint16_t { 5 } }) {
             auto backend = std::make_unique<test::FakeBlockBackend>(1 << 20);
             if (disk == nullptr) {
                 disk = backend.get();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "virtio/spec/wire.hpp"
@@ -40,14 +41,30 @@ struct VirtioScsiConfig {
 };
 static_assert(sizeof(VirtioScsiConfig) == 36 && WireType<VirtioScsiConfig>);
 
-// §5.6.6.1 request: the readable header (then cdb_size CDB bytes, then data-out) ...
-#pragma pack(push, 1)
+// §5.6.6.1 request: the readable header (then cdb_size CDB bytes, then data-out) ... Its 64-bit
+// id sits at offset 8 of a 19-byte structure: held as bytes, so that the structure needs no
+// packing and no member is ever accessed misaligned.
 struct VirtioScsiReqHeader {
     std::array<std::uint8_t, 8> lun;
-    le64 id;
+    std::array<std::uint8_t, 8> id;
     std::uint8_t task_attr;
     std::uint8_t prio;
     std::uint8_t crn;
+
+    [[nodiscard]] std::uint64_t id_value() const noexcept
+    {
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < id.size(); ++i) {
+            v |= std::uint64_t { id[i] } << (8 * i);
+        }
+        return v;
+    }
+    void set_id(std::uint64_t v) noexcept
+    {
+        for (std::size_t i = 0; i < id.size(); ++i) {
+            id[i] = static_cast<std::uint8_t>(v >> (8 * i));
+        }
+    }
 };
 static_assert(sizeof(VirtioScsiReqHeader) == 19 && WireType<VirtioScsiReqHeader>);
 
@@ -78,7 +95,7 @@ struct VirtioScsiCtrlAnReq {
 static_assert(sizeof(VirtioScsiCtrlAnReq) == 16 && WireType<VirtioScsiCtrlAnReq>);
 
 struct VirtioScsiCtrlAnResp {
-    le32 event_actual;
+    std::array<std::uint8_t, 4> event_actual; // le32 at offset 0 of a 5-byte structure
     std::uint8_t response;
 };
 static_assert(sizeof(VirtioScsiCtrlAnResp) == 5 && WireType<VirtioScsiCtrlAnResp>);
@@ -90,7 +107,6 @@ struct VirtioScsiEvent {
     le32 reason;
 };
 static_assert(sizeof(VirtioScsiEvent) == 16 && WireType<VirtioScsiEvent>);
-#pragma pack(pop)
 
 // §5.6.6.1.1 response values.
 inline constexpr std::uint8_t VIRTIO_SCSI_S_OK = 0;

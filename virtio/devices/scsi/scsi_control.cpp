@@ -46,29 +46,28 @@ void ScsiController::answer_tmf(Queue& queue, DescriptorChain&& chain, std::uint
 
 void ScsiController::handle_tmf(Queue& queue, DescriptorChain&& chain) noexcept
 {
-    // The rest of virtio_scsi_ctrl_tmf_req after the type already read.
-#pragma pack(push, 1)
-    struct Rest {
-        le32 subtype;
-        std::array<std::uint8_t, 8> lun;
-        le64 id;
-    };
-#pragma pack(pop)
-    static_assert(sizeof(Rest) == sizeof(VirtioScsiCtrlTmfReq) - 4 && WireType<Rest>);
+    // The rest of virtio_scsi_ctrl_tmf_req after the type already read, field by field: the
+    // id is at offset 16 of the request, not 8-byte aligned after the type.
     ++tmf_count_;
-    auto req = chain.reader().read_obj<Rest>();
-    if (!req || chain.writer().available() < 1) {
+    Reader& in = chain.reader();
+    auto subtype_field = in.read_obj<le32>();
+    auto lun_field = in.read_obj<std::array<std::uint8_t, 8>>();
+    auto id_field = in.read_obj<std::array<std::uint8_t, 8>>();
+    if (!subtype_field || !lun_field || !id_field || chain.writer().available() < 1) {
         ++bad_requests_;
         answer_tmf(queue, std::move(chain), VIRTIO_SCSI_S_FAILURE);
         return;
     }
-    const auto at = decode_lun(req->lun);
+    VirtioScsiReqHeader decoded {};
+    decoded.id = *id_field;
+    const std::uint64_t id = decoded.id_value();
+    const auto at = decode_lun(*lun_field);
     if (!at || !target_exists(at->target)) {
         answer_tmf(queue, std::move(chain), VIRTIO_SCSI_S_BAD_TARGET);
         return;
     }
     ScsiDisk* disk = lun(*at);
-    const std::uint32_t subtype = req->subtype.get();
+    const std::uint32_t subtype = subtype_field->get();
     if (disk == nullptr && subtype != VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET) {
         answer_tmf(queue, std::move(chain), VIRTIO_SCSI_S_INCORRECT_LUN);
         return;
@@ -85,9 +84,9 @@ void ScsiController::handle_tmf(Queue& queue, DescriptorChain&& chain) noexcept
         if (slot == tmfs_.size()) {
             tmfs_.emplace_back();
         }
-        const std::optional<std::uint64_t> id
-            = subtype == VIRTIO_SCSI_T_TMF_ABORT_TASK ? std::optional(req->id.get()) : std::nullopt;
-        const std::uint32_t waiting = abort_where(*at, id, slot);
+        const std::optional<std::uint64_t> only
+            = subtype == VIRTIO_SCSI_T_TMF_ABORT_TASK ? std::optional(id) : std::nullopt;
+        const std::uint32_t waiting = abort_where(*at, only, slot);
         if (waiting == 0) {
             answer_tmf(queue, std::move(chain), VIRTIO_SCSI_S_FUNCTION_COMPLETE);
             return;
@@ -116,7 +115,7 @@ void ScsiController::handle_tmf(Queue& queue, DescriptorChain&& chain) noexcept
         bool found = false;
         for (const Request& r : requests_) {
             if (r.busy && r.at == *at && r.aborted_as == 0
-                && (subtype == VIRTIO_SCSI_T_TMF_QUERY_TASK_SET || r.id == req->id.get())) {
+                && (subtype == VIRTIO_SCSI_T_TMF_QUERY_TASK_SET || r.id == id)) {
                 found = true;
             }
         }

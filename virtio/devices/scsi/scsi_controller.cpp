@@ -296,7 +296,7 @@ void ScsiController::handle_request(Queue& queue, DescriptorChain&& chain) noexc
     req.pin = queue.dma().pin();
     req.queue = queue.index();
     req.at = *at;
-    req.id = header->id.get();
+    req.id = header->id_value();
     req.response = response;
     req.data_in_capacity = in_cap;
     req.data_out_capacity = out_cap;

@@ -34,7 +34,7 @@ struct ScsiRig {
     ScsiRig()
     {
         std::map<LunAddress, std::unique_ptr<ScsiDisk>> luns;
-        for (const std::uint16_t lun : { 0, 2 }) {
+        for (const std::uint16_t lun : { std::uint16_t { 0 }, std::uint16_t { 2 } }) {
             auto backend = std::make_unique<FakeBlockBackend>(DISK_BYTES);
             backends[lun] = backend.get();
             ScsiDiskOptions o;
@@ -56,7 +56,7 @@ struct ScsiRig {
         const std::uint64_t req = rig->buffer(HEADER);
         VirtioScsiReqHeader h {};
         h.lun = lun_field;
-        h.id = le64(id);
+        h.set_id(id);
         rig->guest.write_obj(req, h);
         cdb.resize(VIRTIO_SCSI_CDB_DEFAULT_SIZE);
         rig->guest.write(req + 19, std::as_bytes(std::span(cdb)));
