@@ -211,7 +211,9 @@ public:
         check(*c, r);
         c->done = true;
         // From now on nothing may write into its data-in buffer.
-        std::memset(c->in.data(), RETIRED, c->in.size());
+        if (!c->in.empty()) { // an empty vector's data() may be null, which memset must not get
+            std::memset(c->in.data(), RETIRED, c->in.size());
+        }
     }
     void scsi_batch_done() noexcept override {}
 
