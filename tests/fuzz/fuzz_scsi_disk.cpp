@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the SCSI disk logical unit (ScsiDisk) fed arbitrary CDBs, data-out bytes and
-// data-in sizes, over an in-memory backend whose completions, errors, resizes, aborts and
+// data-in sizes, over the in-memory test backend whose completions, errors, resizes, aborts and
 // resets the input interleaves.
 //
 // Input: byte 0 picks the disk options; then operations, each a kind byte and its arguments:
@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <memory>
 #include <span>
@@ -22,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "tests/fuzz/fuzz_common.hpp"
+#include "tests/support/fake_block_backend.hpp"
 #include "virtio/devices/scsi/disk/cdb.hpp"
 #include "virtio/devices/scsi/disk/scsi_disk.hpp"
 
@@ -72,100 +72,23 @@ private:
     std::size_t at_ = 0;
 };
 
-// The host: an in-memory image; requests wait until the input completes them.
-class FuzzBackend final : public block::BlockBackend {
-public:
-    FuzzBackend(std::size_t bytes, bool read_only) : image_(bytes), read_only_(read_only) {}
-
-    void set_sink(block::IoCompletionSink* sink) noexcept override { sink_ = sink; }
-    [[nodiscard]] std::uint64_t size() const noexcept override { return image_.size(); }
-    [[nodiscard]] bool read_only() const noexcept override { return read_only_; }
-    [[nodiscard]] Result<std::uint64_t> resize(std::uint64_t bytes) override
-    {
-        image_.resize(bytes);
-        return bytes;
+// What the disk asks of the host: everything within the image it knows (the disk range-checks
+// against that size), reads and writes with iovecs that add up to their length, no writes to a
+// read-only image.
+void check_host_request(const block::IoRequest& r, std::uint64_t image_size, bool read_only)
+{
+    if (r.offset > image_size || r.length > image_size - r.offset) {
+        invariant_failed("host request beyond the image");
     }
-    void submit(block::IoRequest&& r) noexcept override
-    {
-        // The disk range-checked everything against the size it knows, which is this one.
-        if (r.offset > image_.size() || r.length > image_.size() - r.offset) {
-            invariant_failed("host request beyond the image");
+    if (r.op == block::IoOp::read || r.op == block::IoOp::write) {
+        if (iovecs_bytes(r.iov) != r.length || r.length == 0) {
+            invariant_failed("read/write iovecs do not match the length");
         }
-        if (r.op == block::IoOp::read || r.op == block::IoOp::write) {
-            if (iovecs_bytes(r.iov) != r.length || r.length == 0) {
-                invariant_failed("read/write iovecs do not match the length");
-            }
-            if (read_only_ && r.op == block::IoOp::write) {
-                invariant_failed("write to a read-only image");
-            }
-        }
-        pending_.push_back(std::move(r));
-    }
-    void flush_submissions() noexcept override {}
-    [[nodiscard]] std::size_t in_flight() const noexcept override { return pending_.size(); }
-    void drain() noexcept override { complete(0); }
-    [[nodiscard]] std::string describe() const override { return "fuzz"; }
-
-    // Completes up to n requests (0: all, and whatever the disk submits meanwhile).
-    void complete(std::size_t n) noexcept
-    {
-        const bool all = n == 0;
-        bool any = false;
-        while (!pending_.empty() && (all || n-- > 0)) {
-            block::IoRequest r = std::move(pending_.front());
-            pending_.pop_front();
-            const int result = execute(r);
-            any = true;
-            if (sink_ != nullptr) {
-                sink_->io_complete(r.tag, result);
-            }
-        }
-        if (any && sink_ != nullptr) {
-            sink_->io_batch_done();
+        if (read_only && r.op == block::IoOp::write) {
+            invariant_failed("write to a read-only image");
         }
     }
-    int error = 0;             // injected into the next requests of `error_op`
-    int error_op = -1;         // an IoOp, or -1 for any
-
-private:
-    int execute(const block::IoRequest& r) noexcept
-    {
-        if (error != 0 && (error_op < 0 || error_op == static_cast<int>(r.op))) {
-            return error;
-        }
-        if (r.offset > image_.size() || r.length > image_.size() - r.offset) {
-            return -EIO; // the image shrank meanwhile
-        }
-        std::uint8_t* at = image_.data() + r.offset;
-        switch (r.op) {
-        case block::IoOp::read:
-            for (const iovec& v : r.iov) {
-                std::memcpy(v.iov_base, at, v.iov_len);
-                at += v.iov_len;
-            }
-            break;
-        case block::IoOp::write:
-            for (const iovec& v : r.iov) {
-                std::memcpy(at, v.iov_base, v.iov_len);
-                at += v.iov_len;
-            }
-            break;
-        case block::IoOp::discard:
-        case block::IoOp::write_zeroes:
-        case block::IoOp::zero_fill:
-            std::memset(at, 0, r.length);
-            break;
-        case block::IoOp::flush:
-            break;
-        }
-        return 0;
-    }
-
-    std::vector<std::uint8_t> image_;
-    bool read_only_;
-    block::IoCompletionSink* sink_ = nullptr;
-    std::deque<block::IoRequest> pending_;
-};
+}
 
 // One executed command and its buffers, kept until the end of the run.
 struct Command {
@@ -273,7 +196,7 @@ ScsiDiskOptions options_from(std::uint8_t b)
     return o;
 }
 
-void check_idle(const ScsiDisk& disk, const Sink& sink, const FuzzBackend& backend)
+void check_idle(const ScsiDisk& disk, const Sink& sink, const test::FakeBlockBackend& backend)
 {
     if (disk.commands_in_flight() != 0 || !sink.in_flight.empty() || backend.in_flight() != 0) {
         invariant_failed("commands in flight after a reset");
@@ -295,8 +218,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     Input in(data, size);
     const ScsiDiskOptions options = options_from(in.byte());
-    auto owned = std::make_unique<FuzzBackend>(256 * 1024, options.read_only && (data[0] & 0x01) != 0);
-    FuzzBackend* backend = owned.get();
+    auto owned = std::make_unique<test::FakeBlockBackend>(256 * 1024, options.read_only && (data[0] & 0x01) != 0);
+    test::FakeBlockBackend* backend = owned.get();
+    backend->on_submit = [backend](const block::IoRequest& r) {
+        check_host_request(r, backend->size(), backend->read_only());
+    };
+    // Injected host errors: into the next requests of one operation, or of any (-1).
+    int error = 0;
+    int error_op = -1;
+    backend->inject = [&](const block::IoRequest& r) {
+        return error != 0 && (error_op < 0 || error_op == static_cast<int>(r.op)) ? error : 0;
+    };
     Sink sink;
     std::vector<std::unique_ptr<Command>> commands; // outlive the disk: declared before it
     auto made = ScsiDisk::create(std::move(owned), options);
@@ -385,8 +317,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case 8: {
             const std::uint8_t e = in.byte();
             constexpr std::array<int, 4> errors { 0, -EIO, -ENOSPC, -EINVAL };
-            backend->error = errors[e % errors.size()];
-            backend->error_op = (e & 0x80) != 0 ? -1 : (e >> 2) % 6;
+            error = errors[e % errors.size()];
+            error_op = (e & 0x80) != 0 ? -1 : (e >> 2) % 6;
             break;
         }
         default:
@@ -397,7 +329,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     // The end: everything completes, exactly once, and then nothing touches a buffer.
     disk->flush_submissions();
-    backend->error = 0;
+    error = 0;
     disk->reset();
     check_idle(*disk, sink, *backend);
     for (const auto& c : commands) {

@@ -37,6 +37,9 @@ public:
     }
     void submit(block::IoRequest&& request) noexcept override
     {
+        if (on_submit) {
+            on_submit(request);
+        }
         records_.push_back(Record { request.op, request.offset, request.length, request.sync, request.unmap });
         pending_.push_back(std::move(request));
     }
@@ -51,23 +54,32 @@ public:
 
     // Runs and completes every request in flight (and those the device submits meanwhile),
     // then ends the batch, as the io_uring backend does after reaping.
-    void complete_all()
+    void complete_all() { complete(0); }
+
+    // Completes up to n requests in the order they came (0: as complete_all()), then ends the
+    // batch if it completed any.
+    void complete(std::size_t n)
     {
-        while (!pending_.empty()) {
+        const bool all = n == 0;
+        bool any = false;
+        while (!pending_.empty() && (all || n-- > 0)) {
             block::IoRequest r = std::move(pending_.front());
             pending_.pop_front();
             const int result = execute(r);
+            any = true;
             if (sink_ != nullptr) {
                 sink_->io_complete(r.tag, result);
             }
         }
-        if (sink_ != nullptr) {
+        if ((any || all) && sink_ != nullptr) {
             sink_->io_batch_done();
         }
     }
 
     // Returns 0 or a negative errno for a request; the default runs everything.
     std::function<int(const block::IoRequest&)> inject;
+    // Sees every request as it is submitted (checks of what the device asks of the host).
+    std::function<void(const block::IoRequest&)> on_submit;
 
     [[nodiscard]] std::vector<std::byte>& image() noexcept { return image_; }
     [[nodiscard]] const std::vector<Record>& records() const noexcept { return records_; }

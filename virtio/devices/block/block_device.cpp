@@ -383,14 +383,7 @@ void BlockDevice::handle(Queue& queue, DescriptorChain&& chain) noexcept
 
 std::uint32_t BlockDevice::start(Queue& queue, DescriptorChain&& chain, std::uint32_t type) noexcept
 {
-    std::uint32_t slot = 0;
-    if (free_requests_.empty()) {
-        slot = static_cast<std::uint32_t>(requests_.size());
-        requests_.emplace_back();
-    } else {
-        slot = free_requests_.back();
-        free_requests_.pop_back();
-    }
+    const std::uint32_t slot = requests_.acquire();
     Request& r = requests_[slot];
     r.chain.emplace(std::move(chain));
     // The buffers stay in use across loop turns: hold the DMA generation they were resolved
@@ -402,8 +395,6 @@ std::uint32_t BlockDevice::start(Queue& queue, DescriptorChain&& chain, std::uin
     r.error = 0;
     r.data_len = 0;
     r.then_flush = false;
-    r.busy = true;
-    ++busy_requests_;
     return slot;
 }
 
@@ -600,7 +591,7 @@ void BlockDevice::handle_segments(Queue& queue, DescriptorChain&& chain, std::ui
 void BlockDevice::io_complete(std::uint64_t tag, int result) noexcept
 {
     const auto slot = static_cast<std::uint32_t>(tag);
-    VMM_ASSERT(slot < requests_.size() && requests_[slot].busy && requests_[slot].pending > 0);
+    VMM_ASSERT(requests_.in_use(tag) && requests_[slot].pending > 0);
     Request& r = requests_[slot];
     --r.pending;
     if (result < 0) {
@@ -645,9 +636,7 @@ void BlockDevice::finish(std::uint32_t slot) noexcept
     }
     r.chain.reset();
     r.pin.reset();
-    r.busy = false;
-    --busy_requests_;
-    free_requests_.push_back(slot);
+    requests_.release(slot);
 }
 
 nlohmann::json BlockDevice::status() const

@@ -12,6 +12,7 @@
 
 #include "virtio/device_base.hpp"
 #include "virtio/devices/block/block_backend.hpp"
+#include "virtio/devices/slot_pool.hpp"
 #include "virtio/queue/notify_coalescer.hpp"
 #include "virtio/spec/block.hpp"
 
@@ -95,7 +96,7 @@ public:
     [[nodiscard]] std::uint64_t capacity() const noexcept { return capacity_; }
     // A flush or write-back failed since the last reset: every FLUSH fails until then.
     [[nodiscard]] bool flush_failed() const noexcept { return flush_failed_; }
-    [[nodiscard]] std::size_t requests_in_flight() const noexcept { return busy_requests_; }
+    [[nodiscard]] std::size_t requests_in_flight() const noexcept { return requests_.in_use_count(); }
     [[nodiscard]] bool writeback() const noexcept { return writeback_.load(std::memory_order_relaxed); }
     [[nodiscard]] const BlockOptions& options() const noexcept { return options_; }
     // Null before the first activation with a loop.
@@ -117,7 +118,6 @@ private:
         int error = 0;              // the first failure, a negative errno
         std::uint32_t data_len = 0; // IN: bytes the read fills
         bool then_flush = false;    // commit (fdatasync) once the operations are done
-        bool busy = false;
     };
     struct Segment {
         std::uint64_t sector = 0;
@@ -160,9 +160,7 @@ private:
     std::vector<std::optional<Queue>> queues_;
     std::vector<bool> touched_; // completed into since the last notification check
     std::vector<std::unique_ptr<NotifyCoalescer>> coalescers_; // per queue, with a loop
-    std::vector<Request> requests_;
-    std::vector<std::uint32_t> free_requests_;
-    std::size_t busy_requests_ = 0;
+    SlotPool<Request> requests_;
 };
 
 } // namespace vmm::virtio::block

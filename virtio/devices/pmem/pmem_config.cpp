@@ -143,7 +143,7 @@ Result<> validate_pmem(const config::DeviceConfig& entry)
 {
     const PmemConfig c = VMM_TRY(parse_pmem_config(entry));
     const auto current = VMM_TRY(existing_size(c.path));
-    VMM_TRY(final_size(c, current));
+    static_cast<void>(VMM_TRY(final_size(c, current)));
     return {};
 }
 
@@ -170,7 +170,7 @@ Result<std::unique_ptr<Device>> make_pmem(const config::DeviceConfig& entry, Dev
     }
     // Grown only now, under the backend's lock: another VM's file is never touched.
     if ((*backend)->size() != size) {
-        VMM_TRY((*backend)->resize(size));
+        static_cast<void>(VMM_TRY((*backend)->resize(size)));
     }
     auto mapping = PmemMapping::map((*backend)->fd(), size, c.read_only);
     if (!mapping) {

@@ -145,20 +145,11 @@ void PmemDevice::handle(Queue& queue, DescriptorChain&& chain) noexcept
         respond(queue, std::move(chain), VIRTIO_PMEM_RESP_OK); // nothing can be dirty
         return;
     }
-    std::uint32_t slot = 0;
-    if (free_.empty()) {
-        slot = static_cast<std::uint32_t>(requests_.size());
-        requests_.emplace_back();
-    } else {
-        slot = free_.back();
-        free_.pop_back();
-    }
+    const std::uint32_t slot = requests_.acquire();
     Request& r = requests_[slot];
     r.chain.emplace(std::move(chain));
     // The response buffer stays in use across loop turns: an IOMMU unmap of it waits.
     r.pin = queue.dma().pin();
-    r.busy = true;
-    ++busy_;
     block::IoRequest io;
     io.op = block::IoOp::flush;
     io.tag = slot;
@@ -168,7 +159,7 @@ void PmemDevice::handle(Queue& queue, DescriptorChain&& chain) noexcept
 void PmemDevice::io_complete(std::uint64_t tag, int result) noexcept
 {
     const auto slot = static_cast<std::uint32_t>(tag);
-    VMM_ASSERT(slot < requests_.size() && requests_[slot].busy);
+    VMM_ASSERT(requests_.in_use(tag));
     Request& r = requests_[slot];
     if (result < 0) {
         flush_failed_ = true;
@@ -183,9 +174,7 @@ void PmemDevice::io_complete(std::uint64_t tag, int result) noexcept
     }
     r.chain.reset();
     r.pin.reset();
-    r.busy = false;
-    --busy_;
-    free_.push_back(slot);
+    requests_.release(slot);
 }
 
 void PmemDevice::io_batch_done() noexcept
@@ -205,7 +194,7 @@ nlohmann::json PmemDevice::status() const
         { "read_only", read_only_ },
         { "flushes", flushes_ },
         { "failed_flushes", failed_flushes_ },
-        { "flushes_in_flight", busy_ },
+        { "flushes_in_flight", requests_.in_use_count() },
         { "bad_requests", bad_requests_ },
         { "flush_failed", flush_failed_ },
     };

@@ -9,6 +9,7 @@
 
 #include "virtio/device_base.hpp"
 #include "virtio/devices/block/block_backend.hpp"
+#include "virtio/devices/slot_pool.hpp"
 #include "virtio/devices/pmem/pmem_mapping.hpp"
 
 namespace vmm::virtio::pmem {
@@ -47,13 +48,12 @@ public:
     [[nodiscard]] std::uint64_t guest_base() const noexcept { return base_; }
     [[nodiscard]] std::uint64_t flushes() const noexcept { return flushes_; }
     [[nodiscard]] std::uint64_t failed_flushes() const noexcept { return failed_flushes_; }
-    [[nodiscard]] std::size_t flushes_in_flight() const noexcept { return busy_; }
+    [[nodiscard]] std::size_t flushes_in_flight() const noexcept { return requests_.in_use_count(); }
 
 private:
     struct Request {
         std::optional<DescriptorChain> chain;
         DmaPin pin;
-        bool busy = false;
     };
 
     void io_complete(std::uint64_t tag, int result) noexcept override;
@@ -69,9 +69,7 @@ private:
     std::optional<Queue> queue_;
     bool touched_ = false; // used entries added since the last notification check
     bool flush_failed_ = false;
-    std::vector<Request> requests_;
-    std::vector<std::uint32_t> free_;
-    std::size_t busy_ = 0;
+    SlotPool<Request> requests_;
     std::uint64_t flushes_ = 0;
     std::uint64_t failed_flushes_ = 0;
     std::uint64_t bad_requests_ = 0;

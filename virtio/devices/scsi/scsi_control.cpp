@@ -113,12 +113,11 @@ void ScsiController::handle_tmf(Queue& queue, DescriptorChain&& chain) noexcept
     case VIRTIO_SCSI_T_TMF_QUERY_TASK:
     case VIRTIO_SCSI_T_TMF_QUERY_TASK_SET: {
         bool found = false;
-        for (const Request& r : requests_) {
-            if (r.busy && r.at == *at && r.aborted_as == 0
-                && (subtype == VIRTIO_SCSI_T_TMF_QUERY_TASK_SET || r.id == id)) {
+        requests_.for_each_in_use([&](std::uint32_t, const Request& r) {
+            if (r.at == *at && r.aborted_as == 0 && (subtype == VIRTIO_SCSI_T_TMF_QUERY_TASK_SET || r.id == id)) {
                 found = true;
             }
-        }
+        });
         answer_tmf(queue, std::move(chain), found ? VIRTIO_SCSI_S_FUNCTION_SUCCEEDED : VIRTIO_SCSI_S_FUNCTION_COMPLETE);
         return;
     }
@@ -132,17 +131,16 @@ std::uint32_t ScsiController::abort_where(LunAddress at, std::optional<std::uint
 {
     ScsiDisk* disk = lun(at);
     std::uint32_t waiting = 0;
-    for (std::uint32_t i = 0; i < requests_.size(); ++i) {
-        Request& r = requests_[i];
-        if (!r.busy || r.at != at || r.aborted_as != 0 || (id && r.id != *id)) {
-            continue;
+    requests_.for_each_in_use([&](std::uint32_t i, Request& r) {
+        if (r.at != at || r.aborted_as != 0 || (id && r.id != *id)) {
+            return;
         }
         r.aborted_as = VIRTIO_SCSI_S_ABORTED;
         if (disk->abort(i)) {
             r.tmf = tmf;
             ++waiting;
         }
-    }
+    });
     return waiting;
 }
 
@@ -239,7 +237,7 @@ Result<std::uint64_t> ScsiController::resize_lun(LunAddress at, std::uint64_t by
         return fail(Errc::invalid_argument, "size {} is not a positive multiple of the {}-byte block", bytes,
             disk->block_size());
     }
-    VMM_TRY(disk->backend().resize(bytes));
+    static_cast<void>(VMM_TRY(disk->backend().resize(bytes)));
     const std::uint64_t blocks = disk->capacity_changed();
     // §5.6.6.3.3: the unit attention's ASC and ASCQ, CAPACITY DATA HAS CHANGED.
     if (acked(VIRTIO_SCSI_F_CHANGE)) {

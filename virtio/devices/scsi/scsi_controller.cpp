@@ -2,6 +2,7 @@
 #include "virtio/devices/scsi/scsi_controller.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -264,8 +265,10 @@ void ScsiController::handle_request(Queue& queue, DescriptorChain&& chain) noexc
     const IovecList data_in = w.iovecs(in_cap);
     Reader& r = chain.reader();
     auto header = r.read_obj<VirtioScsiReqHeader>();
-    std::vector<std::uint8_t> cdb(cdb_size_);
-    if (!header || !r.read(std::as_writable_bytes(std::span(cdb)))) {
+    // On the stack: cdb_size_ is at most MAX_CDB_SIZE (checked where the driver writes it).
+    std::array<std::uint8_t, MAX_CDB_SIZE> cdb_bytes {};
+    const std::span<std::uint8_t> cdb(cdb_bytes.data(), cdb_size_);
+    if (!header || !r.read(std::as_writable_bytes(cdb))) {
         ++bad_requests_;
         respond(queue, std::move(chain), response, ScsiResult {}, VIRTIO_SCSI_S_FAILURE, in_cap, 0);
         return;
@@ -282,14 +285,7 @@ void ScsiController::handle_request(Queue& queue, DescriptorChain&& chain) noexc
         target_command(queue, std::move(chain), *at, cdb, response, data_in, in_cap, out_cap);
         return;
     }
-    std::uint32_t slot = 0;
-    if (free_.empty()) {
-        slot = static_cast<std::uint32_t>(requests_.size());
-        requests_.emplace_back();
-    } else {
-        slot = free_.back();
-        free_.pop_back();
-    }
+    const std::uint32_t slot = requests_.acquire();
     Request& req = requests_[slot];
     req.chain.emplace(std::move(chain));
     // The buffers stay in use across loop turns: an IOMMU unmap of them waits.
@@ -302,8 +298,6 @@ void ScsiController::handle_request(Queue& queue, DescriptorChain&& chain) noexc
     req.data_out_capacity = out_cap;
     req.tmf.reset();
     req.aborted_as = 0;
-    req.busy = true;
-    ++busy_;
     disk->execute(slot, cdb, data_out, data_in);
 }
 
@@ -341,7 +335,7 @@ void ScsiController::target_command(Queue& queue, DescriptorChain&& chain, LunAd
 
 void ScsiController::scsi_complete(std::uint64_t tag, const ScsiResult& result) noexcept
 {
-    VMM_ASSERT(tag < requests_.size() && requests_[tag].busy);
+    VMM_ASSERT(requests_.in_use(tag));
     Request& req = requests_[tag];
     Queue* q = queue(req.queue);
     // A chain of a queue that was reset meanwhile is stale: its buffers may be reused.
@@ -357,9 +351,7 @@ void ScsiController::scsi_complete(std::uint64_t tag, const ScsiResult& result) 
     req.chain.reset();
     req.pin.reset();
     req.response.clear();
-    req.busy = false;
-    --busy_;
-    free_.push_back(static_cast<std::uint32_t>(tag));
+    requests_.release(static_cast<std::uint32_t>(tag));
     if (tmf) {
         finish_tmf(*tmf);
     }
@@ -400,7 +392,7 @@ nlohmann::json ScsiController::status() const
         l["lun"] = at.lun;
         luns.push_back(std::move(l));
     }
-    return { { "luns", std::move(luns) }, { "requests_in_flight", busy_ }, { "bad_requests", bad_requests_ },
+    return { { "luns", std::move(luns) }, { "requests_in_flight", requests_.in_use_count() }, { "bad_requests", bad_requests_ },
         { "task_management", tmf_count_ }, { "events", events_sent_ }, { "events_missed", events_missed_ },
         { "cdb_size", cdb_size_ }, { "sense_size", sense_size_ } };
 }

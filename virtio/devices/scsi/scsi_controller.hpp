@@ -11,6 +11,7 @@
 
 #include "virtio/device_base.hpp"
 #include "virtio/devices/scsi/disk/scsi_disk.hpp"
+#include "virtio/devices/slot_pool.hpp"
 
 namespace vmm::virtio::scsi {
 
@@ -29,7 +30,10 @@ struct ControllerOptions {
 struct LunAddress {
     std::uint16_t target = 0;
     std::uint16_t lun = 0;
-    auto operator<=>(const LunAddress&) const = default;
+    // Not a defaulted <=>: clang's synthesised one warns (zero as null pointer constant).
+    [[nodiscard]] std::uint32_t key() const { return std::uint32_t { target } << 16 | lun; }
+    bool operator==(const LunAddress& o) const { return key() == o.key(); }
+    bool operator<(const LunAddress& o) const { return key() < o.key(); }
 };
 
 // Threads: as Device; add_lun(), remove_lun() and resize_lun() on the loop thread.
@@ -70,7 +74,7 @@ public:
     // Resizes the unit's image to `bytes` and tells the driver. Returns the new block count.
     [[nodiscard]] Result<std::uint64_t> resize_lun(LunAddress at, std::uint64_t bytes);
     [[nodiscard]] ScsiDisk* lun(LunAddress at) const noexcept;
-    [[nodiscard]] std::size_t requests_in_flight() const noexcept { return busy_; }
+    [[nodiscard]] std::size_t requests_in_flight() const noexcept { return requests_.in_use_count(); }
     [[nodiscard]] const ControllerOptions& options() const noexcept { return options_; }
 
 private:
@@ -85,7 +89,6 @@ private:
         std::uint32_t data_out_capacity = 0;
         std::optional<std::uint32_t> tmf; // a task management function waits for this one
         std::uint8_t aborted_as = 0;      // VIRTIO_SCSI_S_ABORTED or _RESET once aborted
-        bool busy = false;
     };
     struct Tmf {
         std::optional<DescriptorChain> chain;
@@ -129,9 +132,7 @@ private:
     Interrupt* interrupt_ = nullptr;
     std::vector<std::optional<Queue>> queues_;
     std::vector<bool> touched_;
-    std::vector<Request> requests_;
-    std::vector<std::uint32_t> free_;
-    std::size_t busy_ = 0;
+    SlotPool<Request> requests_;
     std::vector<Tmf> tmfs_;
     bool events_missed_ = false;
     std::uint64_t bad_requests_ = 0;

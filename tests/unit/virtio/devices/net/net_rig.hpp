@@ -30,6 +30,15 @@ using net::Offloads;
 // A NetDevice with its fake backend and rings. Queue k of pair p: rx 2p, tx 2p + 1, ctrl last.
 template <class Driver>
 struct NetRig {
+    // Before the constructor: clang wants a default argument's function declared first.
+    static NetOptions options(std::uint16_t pairs = 1)
+    {
+        NetOptions o;
+        o.mac = OUR_MAC;
+        o.queue_pairs = pairs;
+        return o;
+    }
+
     explicit NetRig(NetOptions o = options(), std::size_t backend_queues = 1, bool vnet_hdr = false,
         Offloads offloads = {})
         : backend_owner(std::make_unique<FakeNetBackend>(backend_queues, vnet_hdr, offloads))
@@ -37,14 +46,6 @@ struct NetRig {
         , device(std::move(backend_owner), o)
         , rig(device)
     {
-    }
-
-    static NetOptions options(std::uint16_t pairs = 1)
-    {
-        NetOptions o;
-        o.mac = OUR_MAC;
-        o.queue_pairs = pairs;
-        return o;
     }
 
     [[nodiscard]] std::uint16_t ctrl_index() const
