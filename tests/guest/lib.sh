@@ -98,6 +98,24 @@ cmdline_arg() {
     return 0
 }
 
+# disk_by_serial SERIAL: the /dev path of the disk whose serial is SERIAL: a virtio-blk disk's
+# serial attribute, or a SCSI disk's unit serial number (VPD page 80h: 4 header bytes, then the
+# serial, padded with spaces). Status 1 when there is none.
+disk_by_serial() {
+    for _d in /sys/block/vd* /sys/block/sd*; do
+        [ -e "$_d" ] || continue
+        case "$_d" in
+        */vd*) _s=$(cat "$_d/serial" 2>/dev/null) ;;
+        *) _s=$(tail -c +5 "$_d/device/vpd_pg80" 2>/dev/null | tr -d ' \000') ;;
+        esac
+        if [ "$_s" = "$1" ]; then
+            echo "/dev/${_d##*/}"
+            return 0
+        fi
+    done
+    return 1
+}
+
 # virtio_transport DEV: "pci" or "mmio" for a virtio device name (virtio0, ...), from where the
 # device sits in sysfs: under a PCI function or under a virtio-mmio platform device.
 virtio_transport() {

@@ -166,15 +166,18 @@ def debugfs_cat(image_path, name):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_fio_verify_and_sigkill_after_sync_loses_nothing(vireo, kvm, guest_kernel, guest_initramfs_bench,
                                                          transport):
-    """virtio-blk and virtio-pmem: data the guest synced is in the host files after SIGKILL."""
+    """virtio-blk, a virtio-scsi disk and virtio-pmem: fio verify on both disks, and data the guest
+    synced (FLUSH, SYNCHRONIZE CACHE, pmem FLUSH) is in the host files after SIGKILL."""
     d = temp_dir()
     disk = image(d, "fio.img", 64 * MiB)
+    scsi_disk = image(d, "fio-scsi.img", 64 * MiB)
     pmem = os.path.join(d, "pmem.img")  # created by the VMM, at the size asked for
     sock = os.path.join(d, "api.sock")
     g = boot(vireo, guest_kernel, guest_initramfs_bench, "virtio-blk-fio,virtio-pmem,virtio-blk-sync-kill", [
         f"type=block,transport={transport},path={disk},serial=vireo-fio,num_queues=2",
+        f"type=scsi,transport={transport},path={scsi_disk},serial=vireo-fio-scsi,num_queues=2,id=scsi0",
         f"type=pmem,transport={transport},path={pmem},size=64M,id=pmem0",
-    ], memory="512M", extra=["--api-socket", sock])
+    ], memory="512M", extra=["--api-socket", sock], cmdline="vireo.fio_serials=vireo-fio,vireo-fio-scsi")
     try:
         assert g.wait_for("blk.synced=", timeout=140), g.output[-4000:]
         # The whole line: the output arrives in chunks.
@@ -182,7 +185,9 @@ def test_fio_verify_and_sigkill_after_sync_loses_nothing(vireo, kvm, guest_kerne
         while not re.search(r"blk\.synced=[0-9a-f]{32}", g.output) and time.monotonic() < deadline:
             time.sleep(0.05)
         # The guest's sync reached the pmem device as flushes, which all succeeded.
-        pmem_status = next(dev for dev in api(sock, "status")["result"]["devices"] if dev["id"] == "pmem0")
+        devices = api(sock, "status")["result"]["devices"]
+        pmem_status = next(dev for dev in devices if dev["id"] == "pmem0")
+        scsi_status = next(dev for dev in devices if dev["id"] == "scsi0")
         os.killpg(g.proc.pid, signal.SIGKILL)
         g.proc.wait()
     finally:
@@ -190,11 +195,17 @@ def test_fio_verify_and_sigkill_after_sync_loses_nothing(vireo, kvm, guest_kerne
     report = agent.parse(g.output)
     assert report.tests.get("virtio-blk-fio") == ("pass", ""), report.summary() + g.output[-4000:]
     assert report.tests.get("virtio-pmem") == ("pass", ""), report.summary() + g.output[-4000:]
-    assert report.info["blk.fio"] == "ok"
+    assert report.info["fio.vireo-fio"] == "ok"
+    assert report.info["fio.vireo-fio-scsi"] == "ok"
     expected = report.info["blk.synced"]
     pattern = (b"vireo-durable-data\n" * (MiB // 19 + 1))[:MiB]
     assert hashlib.md5(pattern).hexdigest() == expected
     assert hashlib.md5(read_range(disk, 40 * MiB, MiB)).hexdigest() == expected
+    assert hashlib.md5(read_range(scsi_disk, 40 * MiB, MiB)).hexdigest() == expected
+    # The guest's sync reached the SCSI disk as SYNCHRONIZE CACHE (its write cache is on).
+    (lun,) = scsi_status["device"]["luns"]
+    assert lun["write_cache"] and lun["counters"]["flushes"] >= 1 and lun["counters"]["io_errors"] == 0, lun
+    assert scsi_status["driver_violations"] == [], scsi_status
 
     assert report.info["pmem.provider"] == "virtio-pmem"
     assert report.info["pmem.transport"] == transport
