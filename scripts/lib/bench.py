@@ -18,6 +18,8 @@ the ratios of one run mean anything:
 
 usage: scripts/bench [--rounds N] [--seconds S] [--out FILE] [--no-guest] [--no-inproc]
                      [--jobs RW:QD,...] [--transports mmio,pci] [--variant LABEL=VIREO_BINARY ...]
+       scripts/bench --device scsi [--rounds N] [--seconds S] [--jobs ...] [--transports ...]
+       scripts/bench --device pmem [--rounds N] [--seconds S]
        scripts/bench --stress-boot N [--out FILE]
        scripts/bench --net [--rounds N] [--seconds S] [--sides SIDE,...] [--out FILE]
        scripts/bench --vsock [--rounds N] [--bytes SIZE] [--out FILE]
@@ -27,6 +29,14 @@ usage: scripts/bench [--rounds N] [--seconds S] [--out FILE] [--no-guest] [--no-
 QEMU q35, interleaved, with I/O and IPIs on both CPUs, and counts how each boot ended (pass, stall,
 hang, reset, ...): scripts/lib/stress_boot.py. Nothing else runs then; --out gets JSON lines, one
 per boot.
+
+--device scsi runs the same fio jobs on a virtio-scsi disk (the in-process SCSI target) beside
+QEMU's virtio-scsi with scsi-hd (virtio-scsi-device on microvm, virtio-scsi-pci on q35) and beside
+Vireo's own virtio-blk, on each transport, with the same image. --device pmem compares virtio-pmem
+with QEMU's virtio-pmem-pci (q35; microvm has none) on pci, through ext4 with DAX in the guest:
+1 MiB stores and loads through a shared mmap (memory bandwidth, and first-touch faults on the
+host) and 4 KiB writes each with fsync (one FLUSH request, an fdatasync on the host, per write);
+tests/guest/tests/bench-pmem. Neither has an in-process part.
 
 --variant adds another Vireo build to the guest part (an A/B of a change in one run): it runs
 beside the others on each transport as LABEL-mmio / LABEL-pci and is compared with the same QEMU.
@@ -51,6 +61,8 @@ sys.path.insert(0, str(ROOT / "scripts" / "lib"))
 MiB = 1 << 20
 GUEST_MEMORY_MIB = 512
 JOBS = ["randread-qd1", "randread-qd32", "randwrite-qd1", "randwrite-qd32"]
+PMEM_JOBS = ["write-dax", "read-dax", "fsync-4k"]
+PMEM_IMAGE_MIB = 256
 QEMU_FOR = {"mmio": "qemu-microvm", "pci": "qemu-q35"}
 
 
@@ -166,12 +178,13 @@ def parse_terse(line, write):
     f = line.split(";")
     base = 46 if write else 5  # 0-based start of the write / read status block (terse v3)
     iops = float(f[base + 2])
+    bw_mib_s = float(f[base + 1]) / 1024
     pct = {}
     for item in f[base + 12:base + 32]:
         if "%=" in item:
             p, v = item.split("%=")
             pct[float(p)] = int(v)
-    return {"iops": iops, "clat_p50_us": pct.get(50.0), "clat_p99_us": pct.get(99.0)}
+    return {"iops": iops, "bw_mib_s": bw_mib_s, "clat_p50_us": pct.get(50.0), "clat_p99_us": pct.get(99.0)}
 
 
 class Run:
@@ -200,8 +213,10 @@ class Run:
                     m = re.search(r"VIREO-AGENT: (init|begin \S+|info bench\.(ready|done)=)", line)
                     if m:
                         key = m.group(1).split("=")[0]
+                        if key.startswith("begin bench-"):
+                            key = "begin bench"
                         self.marks.setdefault(key, now)
-                        if key in ("begin bench-blk", "info bench.ready", "info bench.done"):
+                        if key in ("begin bench", "info bench.ready", "info bench.done"):
                             self.samples[key] = (smaps_overhead(self.proc.pid), cpu_seconds(self.proc.pid))
                 self.lock.notify_all()
 
@@ -222,7 +237,7 @@ def guest_round(vmm, argv, timeout, seconds, jobs_run):
     result = {"vmm": vmm, "exit": rc}
     if "init" in run.marks:
         result["boot_to_init_ms"] = (run.marks["init"] - run.start) * 1000
-    boot = run.samples.get("begin bench-blk")
+    boot = run.samples.get("begin bench")
     done = run.samples.get("info bench.done")
     ready = run.samples.get("info bench.ready")
     result["memory_after_boot"] = boot[0] if boot else None
@@ -230,7 +245,7 @@ def guest_round(vmm, argv, timeout, seconds, jobs_run):
     jobs = {}
     for job in jobs_run:
         if f"bench.{job}" in info:
-            jobs[job] = parse_terse(info[f"bench.{job}"], job.startswith("randwrite"))
+            jobs[job] = parse_terse(info[f"bench.{job}"], job.startswith(("randwrite", "write", "fsync")))
             irqs = info.get(f"bench.{job}.irqs", "")
             if irqs.isdigit() and jobs[job]["iops"] > 0:
                 # Guest interrupts per request: each one is an exit, and in the nested VM
@@ -251,37 +266,63 @@ def guest_round(vmm, argv, timeout, seconds, jobs_run):
 def inside(out, settings):
     from vmm import BASE_CMDLINE
     rounds, seconds, jobs_run = settings["rounds"], settings["seconds"], settings["jobs"]
+    device = settings.get("device", "blk")
     kernel = os.environ["VIREO_GUEST_KERNEL"]
     initramfs = os.environ["VIREO_GUEST_INITRAMFS_BENCH"]
     tmp = os.environ.get("VIREO_SANDBOX_TMPFS") or tempfile.gettempdir()
     image = os.path.join(tmp, "bench.img")
-    fill_image(image, 256 * MiB)
+    fill_image(image, (PMEM_IMAGE_MIB if device == "pmem" else 256) * MiB)
     bench_jobs = ",".join(j.replace("-qd", ":") for j in jobs_run)
-    cmdline = f"{BASE_CMDLINE} vireo.test=bench-blk vireo.bench_runtime={seconds} vireo.bench_jobs={bench_jobs}"
+    test = "bench-pmem" if device == "pmem" else "bench-blk"
+    cmdline = f"{BASE_CMDLINE} vireo.test={test} vireo.bench_runtime={seconds} vireo.bench_jobs={bench_jobs}"
+    vireo_device = {
+        "blk": f"type=block,path={image},serial=vireo-bench",
+        "scsi": f"type=scsi,path={image},serial=vireo-bench",
+        "pmem": f"type=pmem,path={image}",
+    }
 
-    def vireo(transport, binary=str(ROOT / "build" / "vireo")):
+    def vireo(transport, binary=str(ROOT / "build" / "vireo"), kind=device):
         return [binary, "run", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
                 "--cpus", "1", "--memory", f"{GUEST_MEMORY_MIB}M", "--console", "stdio",
-                "--device", f"type=block,transport={transport},path={image},serial=vireo-bench"]
+                "--device", f"{vireo_device[kind]},transport={transport}"]
 
-    def qemu(machine, device):
+    def qemu(machine, devices, memory=f"{GUEST_MEMORY_MIB}M"):
         return ["qemu-system-x86_64", "-accel", "kvm", "-M", machine, "-cpu", "host", "-smp", "1",
-                "-m", f"{GUEST_MEMORY_MIB}M", "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+                "-m", memory, "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
                 "-serial", "stdio", "-global", "virtio-mmio.force-legacy=false",
-                "-kernel", kernel, "-initrd", initramfs, "-append", cmdline,
-                "-drive", f"id=d0,file={image},format=raw,if=none,cache=writeback,aio=io_uring",
-                "-device", f"{device},drive=d0,serial=vireo-bench"]
+                "-kernel", kernel, "-initrd", initramfs, "-append", cmdline] + devices
 
-    # Each Vireo transport beside the QEMU machine that has it: virtio-mmio on microvm, modern
-    # virtio-pci (MSI-X) on q35.
-    qemus = {"mmio": qemu("microvm,acpi=on", "virtio-blk-device"),
-             "pci": qemu("q35", "virtio-blk-pci,disable-legacy=on")}
+    drive = ["-drive", f"id=d0,file={image},format=raw,if=none,cache=writeback,aio=io_uring"]
+    machine = {"mmio": "microvm,acpi=on", "pci": "q35"}
     sides = []
     for transport in settings["transports"]:
-        sides.append((f"vireo-{transport}", vireo(transport)))
-        for label, binary in settings["variants"].items():
-            sides.append((f"{label}-{transport}", vireo(transport, binary)))
-        sides.append((QEMU_FOR[transport], qemus[transport]))
+        if device == "blk":
+            # Each Vireo transport beside the QEMU machine that has it: virtio-mmio on microvm,
+            # modern virtio-pci (MSI-X) on q35.
+            blk = {"mmio": "virtio-blk-device", "pci": "virtio-blk-pci,disable-legacy=on"}[transport]
+            sides.append((f"vireo-{transport}", vireo(transport)))
+            for label, binary in settings["variants"].items():
+                sides.append((f"{label}-{transport}", vireo(transport, binary)))
+            sides.append((QEMU_FOR[transport], qemu(machine[transport], drive + [
+                "-device", f"{blk},drive=d0,serial=vireo-bench"])))
+        elif device == "scsi":
+            hba = {"mmio": "virtio-scsi-device", "pci": "virtio-scsi-pci,disable-legacy=on"}[transport]
+            sides.append((f"vireo-scsi-{transport}", vireo(transport)))
+            for label, binary in settings["variants"].items():
+                sides.append((f"{label}-scsi-{transport}", vireo(transport, binary)))
+            sides.append((f"qemu-scsi-{transport}", qemu(machine[transport], drive + [
+                "-device", f"{hba},id=hba0", "-device", "scsi-hd,drive=d0,bus=hba0.0,serial=vireo-bench"])))
+            sides.append((f"vireo-blk-{transport}", vireo(transport, kind="blk")))
+        else:
+            sides.append((f"vireo-pmem-{transport}", vireo(transport)))
+            for label, binary in settings["variants"].items():
+                sides.append((f"{label}-pmem-{transport}", vireo(transport, binary)))
+            if transport == "pci":
+                # QEMU's virtio-pmem is a memory device: it needs a memory-hotplug slot.
+                sides.append(("qemu-pmem-pci", qemu("q35", [
+                    "-object", f"memory-backend-file,id=pm0,share=on,mem-path={image},size={PMEM_IMAGE_MIB}M",
+                    "-device", "virtio-pmem-pci,memdev=pm0,id=pmem0"],
+                    memory=f"{GUEST_MEMORY_MIB}M,slots=2,maxmem={2 * GUEST_MEMORY_MIB + PMEM_IMAGE_MIB}M")))
     timeout = 120 + 8 * seconds * len(jobs_run)
     runs = []
     for r in range(rounds):
@@ -303,12 +344,18 @@ def inside(out, settings):
 
 
 def pairs(summary):
-    """(ours, QEMU) for every Vireo side that ran, by the transport at the end of its name."""
+    """(ours, theirs) for every Vireo side that ran, by the transport at the end of its name:
+    beside QEMU with the same device, and a scsi side also beside Vireo's virtio-blk."""
     out = []
     for name in sorted(summary or {}):
-        transport = name.rsplit("-", 1)[-1]
-        if not name.startswith("qemu-") and QEMU_FOR.get(transport) in summary:
-            out.append((name, QEMU_FOR[transport]))
+        if name.startswith("qemu-") or name.startswith("vireo-blk-"):
+            continue
+        label, transport = name.rsplit("-", 1)
+        kind = label.split("-")[1] if label.count("-") == 1 else None  # vireo-scsi, LABEL-pmem
+        theirs = [f"qemu-{kind}-{transport}"] if kind else [QEMU_FOR.get(transport)]
+        if kind == "scsi":
+            theirs.append(f"vireo-blk-{transport}")
+        out += [(name, other) for other in theirs if other in summary]
     return out
 
 
@@ -321,12 +368,15 @@ def summarize_guest(runs):
             s[when + "_rss_kib"] = median([(r.get(when) or {}).get("rss_kib") for r in mine])
             s[when + "_pss_kib"] = median([(r.get(when) or {}).get("pss_kib") for r in mine])
         s["text_rss_kib"] = median([(r.get("memory_after_boot") or {}).get("text_rss_kib") for r in mine])
-        for job in JOBS:
+        for job in JOBS + PMEM_JOBS:
             if not any(job in r["fio"] for r in mine):
+                continue
+            if job.endswith("-dax"):
+                s[job + "_mib_s"] = median([r["fio"].get(job, {}).get("bw_mib_s") for r in mine])
                 continue
             s[job + "_iops"] = median([r["fio"].get(job, {}).get("iops") for r in mine])
             s[job + "_irqs_per_request"] = median([r["fio"].get(job, {}).get("irqs_per_request") for r in mine])
-            if job.endswith("qd1"):
+            if job.endswith(("qd1", "fsync-4k")):
                 s[job + "_p50_us"] = median([r["fio"].get(job, {}).get("clat_p50_us") for r in mine])
                 s[job + "_p99_us"] = median([r["fio"].get(job, {}).get("clat_p99_us") for r in mine])
         s["cpu_seconds_during_fio"] = median([r.get("vmm_cpu_seconds_during_fio") for r in mine])
@@ -338,12 +388,12 @@ def summarize_guest(runs):
 def table(summary, inproc_results):
     lines = []
     for ours, theirs in pairs(summary):
-        lines.append(f"{'guest (nested, ratios only)':34} {ours:>12} {theirs:>12} {'ratio':>11}")
+        lines.append(f"{'guest (nested, ratios only)':34} {ours:>14} {theirs:>14} {'ratio':>11}")
         for key in summary[ours]:
             a, b = summary[ours][key], summary[theirs].get(key)
             digits = 3 if key.endswith("_per_request") else 1
-            fa = f"{a:12.{digits}f}" if a is not None else f"{'-':>12}"
-            fb = f"{b:12.{digits}f}" if b is not None else f"{'-':>12}"
+            fa = f"{a:14.{digits}f}" if a is not None else f"{'-':>14}"
+            fb = f"{b:14.{digits}f}" if b is not None else f"{'-':>14}"
             r = ratio(a, b)
             lines.append(f"{key:34} {fa} {fb} {r:11.2f}" if r is not None else f"{key:34} {fa} {fb} {'-':>11}")
         lines.append("")
@@ -369,7 +419,10 @@ def main(argv):
     p.add_argument("--no-inproc", action="store_true")
     p.add_argument("--jobs", default=",".join(j.replace("-qd", ":") for j in JOBS),
                    help="fio jobs, RW:QD comma-separated (default all four)")
-    p.add_argument("--transports", default="mmio,pci", help="Vireo transports (each beside its QEMU machine)")
+    p.add_argument("--transports", default=None,
+                   help="Vireo transports, each beside its QEMU machine (default mmio,pci; pci with --device pmem)")
+    p.add_argument("--device", default="blk", choices=["blk", "scsi", "pmem"],
+                   help="the device under test in the guest part (see above)")
     p.add_argument("--variant", action="append", default=[], metavar="LABEL=BINARY",
                    help="another Vireo binary to run beside the others in the guest part")
     p.add_argument("--stress-boot", type=int, metavar="N",
@@ -421,7 +474,9 @@ def main(argv):
         if job not in JOBS:
             p.error(f"--jobs: {j!r} is not one of {', '.join(x.replace('-qd', ':') for x in JOBS)}")
         jobs.append(job)
-    transports = a.transports.split(",")
+    if a.device == "pmem":
+        jobs = PMEM_JOBS
+    transports = (a.transports or ("pci" if a.device == "pmem" else "mmio,pci")).split(",")
     for t in transports:
         if t not in QEMU_FOR:
             p.error(f"--transports: {t!r} is not mmio or pci")
@@ -433,8 +488,8 @@ def main(argv):
         if not os.access(binary, os.X_OK):
             p.error(f"--variant {v!r}: {binary} is not an executable file")
         variants[label] = os.path.abspath(binary)
-    result = {"rounds": a.rounds, "seconds": a.seconds}
-    if not a.no_inproc:
+    result = {"rounds": a.rounds, "seconds": a.seconds, "device": a.device}
+    if not a.no_inproc and a.device == "blk":
         print("bench: in-process device model against fio", file=sys.stderr)
         result["inproc"] = inproc(a.rounds, a.seconds, jobs)
     if not a.no_guest:
@@ -446,8 +501,8 @@ def main(argv):
             text=True).stdout.strip())
         raw = os.path.join(tempfile.mkdtemp(prefix="vireo-bench-"), "guest.json")
         settings = {"rounds": a.rounds, "seconds": a.seconds, "jobs": jobs, "transports": transports,
-                    "variants": variants}
-        sides = len(transports) * (2 + len(variants))
+                    "variants": variants, "device": a.device}
+        sides = len(transports) * (3 + len(variants))
         timeout = 600 + a.rounds * sides * (180 + 8 * a.seconds * len(jobs))
         print("bench: guests under Vireo and QEMU (scripts/sandbox)", file=sys.stderr)
         rc = subprocess.run([str(ROOT / "scripts" / "sandbox"), "--memory", "4G", "--timeout", str(timeout), "--",
