@@ -15,8 +15,8 @@
 namespace vmm::virtio::scsi {
 namespace {
 
-constexpr std::array<std::string_view, 9> KEYS { "path", "readonly", "serial", "discard", "luns", "num_queues",
-    "queue_size", "max_target", "max_lun" };
+constexpr std::array<std::string_view, 10> KEYS { "path", "readonly", "serial", "discard", "luns", "num_queues",
+    "queue_size", "max_target", "max_lun", "coalesce" };
 constexpr std::array<std::string_view, 7> LUN_KEYS { "path", "target", "lun", "readonly", "serial", "discard",
     "block_size" };
 constexpr std::size_t MAX_LUNS = 256;
@@ -109,6 +109,9 @@ Result<ScsiConfig> parse_scsi_config(const config::DeviceConfig& entry)
             return fail(Errc::invalid_argument, "queue_size: {} is not a power of two", qs);
         }
         o.queue_size = static_cast<std::uint16_t>(qs);
+    }
+    if (const auto* b = params::find(p, "coalesce")) {
+        o.coalesce = VMM_TRY(params::as_bool(*b, "coalesce"));
     }
     const bool single = params::find(p, "path") != nullptr;
     const auto* luns = params::find(p, "luns");

@@ -11,6 +11,7 @@
 #include "virtio/memory/iovec_copy.hpp"
 #include "virtio/spec/virtio_scsi.hpp"
 #include "vmm/base/log.hpp"
+#include "vmm/loop/event_loop.hpp"
 
 namespace vmm::virtio::scsi {
 namespace {
@@ -134,6 +135,13 @@ Result<> ScsiController::activate(ActivationContext ctx)
     }
     interrupt_ = &ctx.interrupt;
     set_interrupt(&ctx.interrupt);
+    if (ctx.loop != nullptr && options_.coalesce && coalescers_.empty()) {
+        for (std::uint16_t i = 0; i < queues_.size(); ++i) {
+            coalescers_.push_back(i < VIRTIO_SCSI_FIRST_REQUESTQ
+                    ? nullptr
+                    : std::make_unique<NotifyCoalescer>(&ctx.loop->io(), [this, i] { hold_expired(i); }));
+        }
+    }
     return {};
 }
 
@@ -143,6 +151,11 @@ void ScsiController::reset() noexcept
     // no queue and write nothing; then every unit powers on again.
     for (auto& q : queues_) {
         q.reset();
+    }
+    for (auto& c : coalescers_) {
+        if (c) {
+            c->reset(); // the next driver may run at another depth
+        }
     }
     for (auto& [at, disk] : luns_) {
         disk->reset(ResetKind::power_on);
@@ -165,6 +178,9 @@ void ScsiController::reset_queue(std::uint16_t queue_index) noexcept
         return;
     }
     queues_[queue_index].reset();
+    if (queue_index < coalescers_.size() && coalescers_[queue_index]) {
+        coalescers_[queue_index]->cancel();
+    }
     if (queue_index >= VIRTIO_SCSI_FIRST_REQUESTQ) {
         // §2.6.1: nothing of the queue's may be used after this returns; the disks' in-flight
         // commands are waited for (their completions find the queue gone).
@@ -194,6 +210,7 @@ void ScsiController::on_queue_notify(std::uint16_t queue_index) noexcept
         deliver_missed(); // buffers only wait for events; a missed one may go now
         return;
     }
+    bool arrived = false;
     do {
         q->disable_notification();
         while (auto chain = q->pop()) {
@@ -202,8 +219,14 @@ void ScsiController::on_queue_notify(std::uint16_t queue_index) noexcept
             } else {
                 handle_request(*q, std::move(*chain));
             }
+            arrived = true;
         }
     } while (q->enable_notification());
+    if (arrived && queue_index < coalescers_.size() && coalescers_[queue_index]) {
+        coalescers_[queue_index]->arrived(*q);
+    }
+    // One submission for everything this notification brought; completions that finish
+    // inside it arrive through scsi_batch_done() before it returns.
     for (auto& [at, disk] : luns_) {
         disk->flush_submissions();
     }
@@ -215,11 +238,29 @@ void ScsiController::notify_touched() noexcept
 {
     for (std::uint16_t i = 0; i < queues_.size(); ++i) {
         if (touched_[i]) {
-            touched_[i] = false;
-            if (queues_[i]) {
-                queues_[i]->notify_if_needed();
-            }
+            signal(i);
         }
+    }
+}
+
+void ScsiController::signal(std::uint16_t i) noexcept
+{
+    touched_[i] = false;
+    if (!queues_[i]) {
+        return;
+    }
+    Queue& q = *queues_[i];
+    if (i < coalescers_.size() && coalescers_[i] && coalescers_[i]->hold(q)) {
+        return;
+    }
+    q.notify_if_needed();
+}
+
+void ScsiController::hold_expired(std::uint16_t i) noexcept
+{
+    if (i < queues_.size() && queues_[i] && i < coalescers_.size() && coalescers_[i]
+        && coalescers_[i]->expired(*queues_[i])) {
+        queues_[i]->notify_if_needed();
     }
 }
 
@@ -392,7 +433,12 @@ nlohmann::json ScsiController::status() const
         l["lun"] = at.lun;
         luns.push_back(std::move(l));
     }
+    std::uint64_t held = 0;
+    for (const auto& c : coalescers_) {
+        held += c ? c->policy().stats().holds : 0;
+    }
     return { { "luns", std::move(luns) }, { "requests_in_flight", requests_.in_use_count() }, { "bad_requests", bad_requests_ },
+        { "interrupts_held", held },
         { "task_management", tmf_count_ }, { "events", events_sent_ }, { "events_missed", events_missed_ },
         { "cdb_size", cdb_size_ }, { "sense_size", sense_size_ } };
 }

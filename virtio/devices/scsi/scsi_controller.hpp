@@ -12,6 +12,7 @@
 #include "virtio/device_base.hpp"
 #include "virtio/devices/scsi/disk/scsi_disk.hpp"
 #include "virtio/devices/slot_pool.hpp"
+#include "virtio/queue/notify_coalescer.hpp"
 
 namespace vmm::virtio::scsi {
 
@@ -24,6 +25,7 @@ struct ControllerOptions {
     std::uint16_t queue_size = 256; // power of two
     std::uint16_t max_target = 7;   // highest target ID the driver scans, 0..MAX_TARGET
     std::uint16_t max_lun = 255;    // highest LUN, 0..SCSI_MAX_FLAT_LUN
+    bool coalesce = true;           // hold request queues' interrupts (NotifyCoalescer)
 };
 
 // One logical unit, where it sits.
@@ -119,6 +121,9 @@ private:
     void post_event(std::uint32_t event, LunAddress at, std::uint32_t reason) noexcept;
     void deliver_missed() noexcept;
     void notify_touched() noexcept;
+    // Used entries were added to queue i: notify, now or when its coalescer says.
+    void signal(std::uint16_t i) noexcept;
+    void hold_expired(std::uint16_t i) noexcept;
     [[nodiscard]] Queue* queue(std::uint16_t index) noexcept
     {
         return index < queues_.size() && queues_[index] ? &*queues_[index] : nullptr;
@@ -132,6 +137,9 @@ private:
     Interrupt* interrupt_ = nullptr;
     std::vector<std::optional<Queue>> queues_;
     std::vector<bool> touched_;
+    // Per queue index, with a loop and `coalesce`; null for the control and event queues,
+    // whose answers and events go out at once.
+    std::vector<std::unique_ptr<NotifyCoalescer>> coalescers_;
     SlotPool<Request> requests_;
     std::vector<Tmf> tmfs_;
     bool events_missed_ = false;

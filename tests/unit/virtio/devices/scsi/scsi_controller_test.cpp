@@ -12,6 +12,7 @@
 #include "tests/unit/virtio/devices/device_rig.hpp"
 #include "virtio/devices/scsi/scsi_controller.hpp"
 #include "virtio/spec/virtio_scsi.hpp"
+#include "vmm/loop/event_loop.hpp"
 
 using namespace vmm;
 using namespace vmm::virtio;
@@ -31,7 +32,8 @@ struct Sent {
 
 template <class Driver>
 struct ScsiRig {
-    ScsiRig()
+    // With a loop: EVENT_IDX negotiated and the request queues' interrupts coalesced.
+    explicit ScsiRig(EventLoop* loop = nullptr)
     {
         std::map<LunAddress, std::unique_ptr<ScsiDisk>> luns;
         for (const std::uint16_t lun : { std::uint16_t { 0 }, std::uint16_t { 2 } }) {
@@ -46,12 +48,14 @@ struct ScsiRig {
         o.num_queues = 2;
         device = std::make_unique<ScsiController>(std::move(luns), o);
         rig = std::make_unique<DeviceRig<Driver>>(*device);
-        rig->start(feature_bit(VIRTIO_SCSI_F_HOTPLUG) | feature_bit(VIRTIO_SCSI_F_CHANGE));
+        rig->start(feature_bit(VIRTIO_SCSI_F_HOTPLUG) | feature_bit(VIRTIO_SCSI_F_CHANGE)
+                | (loop != nullptr ? feature_bit(VIRTIO_F_EVENT_IDX) : 0),
+            {}, loop);
     }
 
     // A command to `lun_field` on request queue `q`, with `in_len` bytes of data-in.
     Sent command(std::array<std::uint8_t, 8> lun_field, std::vector<std::uint8_t> cdb, std::uint32_t in_len = 0,
-        std::uint64_t id = 7, std::uint16_t q = VIRTIO_SCSI_FIRST_REQUESTQ)
+        std::uint64_t id = 7, std::uint16_t q = VIRTIO_SCSI_FIRST_REQUESTQ, bool kick = true)
     {
         const std::uint64_t req = rig->buffer(HEADER);
         VirtioScsiReqHeader h {};
@@ -69,7 +73,9 @@ struct ScsiRig {
         } else {
             rig->queue(q).add({ readable(req, HEADER), writable(s.response, RESPONSE) });
         }
-        rig->kick(q);
+        if (kick) {
+            rig->kick(q);
+        }
         return s;
     }
     VirtioScsiRespHeader response(const Sent& s) { return rig->guest.template read_obj<VirtioScsiRespHeader>(s.response); }
@@ -383,4 +389,48 @@ TEMPLATE_TEST_CASE("virtio-scsi's hostile chains: no room to answer, a short hea
         REQUIRE(used);
         CHECK(used->len == 0);
     }
+}
+
+TEST_CASE("virtio-scsi: with a loop, a request queue's interrupt waits while the driver is below its depth",
+    "[scsi][coalesce]")
+{
+    using namespace std::chrono_literals;
+    EventLoop loop;
+    ScsiRig<DriverSplitQueue> t(&loop);
+    constexpr std::uint16_t Q = VIRTIO_SCSI_FIRST_REQUESTQ;
+    auto& driver = t.rig->queue(Q);
+    driver.set_used_event(0);
+    std::uint16_t consumed = 0;
+    // The driver's interrupt handler: takes every used entry and asks for the next one.
+    const auto consume = [&] {
+        std::uint16_t n = 0;
+        while (driver.pop_used()) {
+            ++n;
+        }
+        consumed = static_cast<std::uint16_t>(consumed + n);
+        driver.set_used_event(consumed);
+        return n;
+    };
+    // n reads in one notification, all completed by the host.
+    const auto submit = [&](int n) {
+        for (int i = 0; i < n; ++i) {
+            (void)t.command(linux_lun(0, 0), READ_10_8, 4096, 100 + static_cast<std::uint64_t>(i), Q, i + 1 == n);
+        }
+        t.backends[0]->complete_all();
+    };
+    submit(4); // the deepest the driver has been: at once
+    REQUIRE(t.rig->irq.queue_count(Q) == 1);
+    REQUIRE(consume() == 4);
+    submit(2); // below that depth: published, the interrupt held
+    CHECK(driver.used_idx() == 6);
+    CHECK(t.rig->irq.queue_count(Q) == 1);
+    loop.io().restart();
+    loop.io().run_for(1s); // the hold's timer
+    CHECK(t.rig->irq.queue_count(Q) == 2);
+    CHECK(consume() == 2);
+    CHECK(t.device->status()["interrupts_held"].get<std::uint64_t>() >= 1);
+    // Control queue answers are never held.
+    const std::uint64_t resp = t.tmf(VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET, linux_lun(0, 0));
+    CHECK(t.byte_at(resp) == VIRTIO_SCSI_S_FUNCTION_COMPLETE);
+    CHECK(t.rig->irq.queue_count(VIRTIO_SCSI_CONTROLQ) == 1);
 }
