@@ -389,6 +389,22 @@ static volatile uint8_t* used(void) { return ring + 1024; }                     
 
 static void fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
+// What the tool is about to do, into the kernel log at error level (shown on the console even
+// with "quiet"): the CASE lines reach the console only after the tool exits, so a guest that
+// dies meanwhile would otherwise not say which step it died in.
+static void progress(const char* what, const char* name)
+{
+    char line[160];
+    const int n = snprintf(line, sizeof line, "<3>virtio-raw: %s %s %s\n", kind ? kind->name : "?", what, name);
+    const int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0 && n > 0) {
+        (void)!write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
 static void publish_split(uint16_t head, uint16_t new_idx)
 {
     avail()[2 + avail_idx % QSIZE] = head;
@@ -852,6 +868,7 @@ int main(int argc, char** argv)
         }
     }
     uint32_t len = 0;
+    progress("start:", packed ? "packed" : "split");
     int up = bring_up();
     if (up != 0 || !good_request(&len)) {
         set_status(0);
@@ -868,6 +885,7 @@ int main(int argc, char** argv)
         if (!(c->layouts & layout) || !wanted_case(c->name, c->indirect)) {
             continue;
         }
+        progress("case", c->name);
         const int up_case = bring_up_with(c->indirect);
         if (up_case == -5) {
             printf("CASE %s: skipped (no VIRTIO_F_INDIRECT_DESC); recovered\n", c->name);
@@ -891,6 +909,7 @@ int main(int argc, char** argv)
         printf("; %s\n", ok ? "recovered" : "NOT RECOVERED");
         failed |= !ok;
     }
+    progress("done:", "reset and after-reset check");
     set_status(0);
     if (!wait_for(status_zero, 1000)) {
         fprintf(stderr, "virtio-raw: the device did not finish its reset\n");
@@ -902,7 +921,10 @@ int main(int argc, char** argv)
     for (int i = 0; i < nheld; ++i) {
         memset((void*)held[i].va, 0xa5, PAGE);
     }
-    struct timespec settle = { 0, 300000000 };
+    // VIREO_RAW_SETTLE_MS (from vireo.raw_settle_ms): how long to watch, 300 ms by default.
+    const char* settle_env = getenv("VIREO_RAW_SETTLE_MS");
+    const long settle_ms = settle_env != NULL && atol(settle_env) > 0 ? atol(settle_env) : 300;
+    struct timespec settle = { settle_ms / 1000, (settle_ms % 1000) * 1000000L };
     nanosleep(&settle, NULL);
     for (int i = 0; i < nheld; ++i) {
         for (int b = 0; b < PAGE; ++b) {
