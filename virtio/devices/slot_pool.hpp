@@ -37,7 +37,6 @@ public:
             free_.pop_back();
             used_[slot] = true;
         }
-        ++in_use_;
         return slot;
     }
 
@@ -45,13 +44,12 @@ public:
     {
         VMM_ASSERT(in_use(slot));
         used_[slot] = false;
-        --in_use_;
         free_.push_back(slot);
     }
 
     // Whether `tag` names a slot in use: what a completion's tag must be.
     [[nodiscard]] bool in_use(std::uint64_t tag) const noexcept { return tag < used_.size() && used_[tag]; }
-    [[nodiscard]] std::size_t in_use_count() const noexcept { return in_use_; }
+    [[nodiscard]] std::size_t in_use_count() const noexcept { return slots_.size() - free_.size(); }
     [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(slots_.size()); }
 
     T& operator[](std::uint64_t slot) noexcept { return slots_[slot]; }
@@ -81,7 +79,6 @@ private:
     std::vector<T> slots_;
     std::vector<bool> used_;
     std::vector<std::uint32_t> free_;
-    std::size_t in_use_ = 0;
 };
 
 } // namespace vmm::virtio

@@ -167,4 +167,19 @@ void NotifyCoalescer::arm() noexcept
     });
 }
 
+void notify_used(NotifyCoalescer* coalescer, Queue& queue) noexcept
+{
+    if (coalescer != nullptr && coalescer->hold(queue)) {
+        return;
+    }
+    queue.notify_if_needed();
+}
+
+void notify_if_hold_over(NotifyCoalescer& coalescer, Queue& queue) noexcept
+{
+    if (coalescer.expired(queue)) {
+        queue.notify_if_needed();
+    }
+}
+
 } // namespace vmm::virtio

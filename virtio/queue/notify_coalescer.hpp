@@ -137,4 +137,10 @@ private:
     std::shared_ptr<NotifyCoalescer*> self_ = std::make_shared<NotifyCoalescer*>(this);
 };
 
+// The device added used entries to `queue`: notify the driver now, unless `coalescer` (null:
+// none) holds the notification for later.
+void notify_used(NotifyCoalescer* coalescer, Queue& queue) noexcept;
+// From a coalescer's on_expiry: notify if its hold is over.
+void notify_if_hold_over(NotifyCoalescer& coalescer, Queue& queue) noexcept;
+
 } // namespace vmm::virtio

@@ -298,17 +298,13 @@ void BlockDevice::signal(std::uint16_t i) noexcept
     if (!queues_[i]) {
         return;
     }
-    Queue& q = *queues_[i];
-    if (i < coalescers_.size() && coalescers_[i]->hold(q)) {
-        return;
-    }
-    q.notify_if_needed();
+    notify_used(i < coalescers_.size() ? coalescers_[i].get() : nullptr, *queues_[i]);
 }
 
 void BlockDevice::hold_expired(std::uint16_t i) noexcept
 {
-    if (i < queues_.size() && queues_[i] && coalescers_[i]->expired(*queues_[i])) {
-        queues_[i]->notify_if_needed();
+    if (i < queues_.size() && queues_[i]) {
+        notify_if_hold_over(*coalescers_[i], *queues_[i]);
     }
 }
 
