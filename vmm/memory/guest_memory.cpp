@@ -2,6 +2,7 @@
 // Guest RAM mappings.
 #include "vmm/memory/guest_memory.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -76,19 +77,21 @@ Result<MemoryRegion> map_region(const MemoryRegionSpec& spec, const MemoryOption
         ::madvise(host, spec.size, MADV_HUGEPAGE);
     }
     ::madvise(host, spec.size, MADV_DONTDUMP);
-    return MemoryRegion(spec.base, spec.size, host, map_size, map_base, std::move(fd));
+    return MemoryRegion(
+        spec.base, spec.size, host, map_size, map_base, std::move(fd), opt.hugepages ? HUGE_PAGE_SIZE : PAGE_SIZE);
 }
 
 } // namespace
 
 MemoryRegion::MemoryRegion(GuestAddress base, std::uint64_t size, std::byte* host, std::size_t map_size,
-    std::byte* map_base, UniqueFd fd) noexcept
+    std::byte* map_base, UniqueFd fd, std::uint64_t page_size) noexcept
     : base_(base)
     , size_(size)
     , host_(host)
     , map_size_(map_size)
     , map_base_(map_base)
     , fd_(std::move(fd))
+    , page_size_(page_size)
 {
 }
 
@@ -99,6 +102,7 @@ MemoryRegion::MemoryRegion(MemoryRegion&& o) noexcept
     , map_size_(std::exchange(o.map_size_, 0))
     , map_base_(std::exchange(o.map_base_, nullptr))
     , fd_(std::move(o.fd_))
+    , page_size_(o.page_size_)
 {
 }
 
@@ -145,6 +149,47 @@ std::byte* GuestMemory::host_ptr(GuestAddress gpa, std::uint64_t len) const noex
         }
     }
     return nullptr;
+}
+
+const MemoryRegion* GuestMemory::region_of(const std::byte* host, std::uint64_t len) const noexcept
+{
+    const auto p = reinterpret_cast<std::uintptr_t>(host);
+    for (const auto& r : regions_) {
+        const auto start = reinterpret_cast<std::uintptr_t>(r.host());
+        // Overflow-safe, as MemoryRegion::contains().
+        if (p >= start && p - start <= r.size() && len <= r.size() - (p - start)) {
+            return &r;
+        }
+    }
+    return nullptr;
+}
+
+Result<> GuestMemory::discard(const std::byte* host, std::uint64_t len) const noexcept
+{
+    const MemoryRegion* r = region_of(host, len);
+    if (r == nullptr || len == 0) {
+        return fail(Errc::out_of_range, "discard of {} bytes at host {} is not inside guest RAM", len,
+            static_cast<const void*>(host));
+    }
+    const std::uint64_t offset = static_cast<std::uint64_t>(host - r->host());
+    if (offset % r->page_size() != 0 || len % r->page_size() != 0) {
+        return fail(Errc::invalid_argument, "discard of {} bytes at RAM offset {:#x} is not aligned to its {}-byte pages",
+            len, offset, r->page_size());
+    }
+    // A shared memfd keeps its pages while any mapping or the file holds them: punch them out
+    // of the file. Private anonymous memory (huge pages included) is dropped from the mapping.
+    if (r->fd() >= 0) {
+        if (::fallocate(r->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                static_cast<off_t>(len))
+            != 0) {
+            return fail_errno(errno, "punching {} bytes at RAM offset {:#x} out of the guest memory file", len, offset);
+        }
+        return {};
+    }
+    if (::madvise(const_cast<std::byte*>(host), len, MADV_DONTNEED) != 0) {
+        return fail_errno(errno, "madvise(MADV_DONTNEED) of {} bytes at RAM offset {:#x}", len, offset);
+    }
+    return {};
 }
 
 Result<> GuestMemory::read(GuestAddress gpa, std::span<std::byte> out) const noexcept

@@ -52,7 +52,7 @@ struct MemoryOptions {
 class MemoryRegion {
 public:
     MemoryRegion(GuestAddress base, std::uint64_t size, std::byte* host, std::size_t map_size,
-        std::byte* map_base, UniqueFd fd) noexcept;
+        std::byte* map_base, UniqueFd fd, std::uint64_t page_size) noexcept;
     MemoryRegion(MemoryRegion&& o) noexcept;
     MemoryRegion& operator=(MemoryRegion&&) = delete;
     MemoryRegion(const MemoryRegion&) = delete;
@@ -64,6 +64,8 @@ public:
     [[nodiscard]] GuestAddress end() const noexcept { return GuestAddress { base_.raw + size_ }; }
     [[nodiscard]] std::byte* host() const noexcept { return host_; }
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+    // Of the host backing: 4 KiB, or 2 MiB with huge pages. What discard() can give back at once.
+    [[nodiscard]] std::uint64_t page_size() const noexcept { return page_size_; }
     [[nodiscard]] bool contains(GuestAddress gpa, std::uint64_t len) const noexcept
     {
         // Overflow-safe: never compute gpa + len.
@@ -77,6 +79,7 @@ private:
     std::size_t map_size_;
     std::byte* map_base_;
     UniqueFd fd_;
+    std::uint64_t page_size_;
 };
 
 class GuestMemory {
@@ -101,6 +104,14 @@ public:
     {
         return host_ptr(gpa, len) != nullptr;
     }
+
+    // Gives the host pages behind [host, host+len) back to the host (a memory balloon's pages,
+    // free pages the guest reported): the guest reads zeroes there afterwards, and touching them
+    // again allocates afresh. The range must lie in one RAM region and be aligned to its page
+    // size; anything else is refused and nothing is released (guest-supplied ranges end here).
+    [[nodiscard]] Result<> discard(const std::byte* host, std::uint64_t len) const noexcept;
+    // The region holding [host, host+len), or nullptr.
+    [[nodiscard]] const MemoryRegion* region_of(const std::byte* host, std::uint64_t len) const noexcept;
 
     [[nodiscard]] Result<> read(GuestAddress gpa, std::span<std::byte> out) const noexcept;
     [[nodiscard]] Result<> write(GuestAddress gpa, std::span<const std::byte> in) const noexcept;
