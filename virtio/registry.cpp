@@ -5,6 +5,7 @@
 #include <array>
 #include <string>
 
+#include "virtio/devices/balloon/balloon_config.hpp"
 #include "virtio/devices/block/block_config.hpp"
 #include "virtio/devices/console/console_config.hpp"
 #include "virtio/devices/iommu/iommu_config.hpp"
@@ -20,6 +21,7 @@ namespace {
 
 // The only list of device kinds.
 constexpr std::array DEVICE_KINDS {
+    DeviceKind { "balloon", &balloon::make_balloon, &balloon::validate_balloon },
     DeviceKind { "block", &block::make_block, &block::validate_block },
     DeviceKind { "console", &make_console, &validate_console },
     DeviceKind { "iommu", &make_iommu, &validate_iommu },

@@ -11,6 +11,7 @@
 #include "virtio/device.hpp"
 #include "vmm/base/result.hpp"
 #include "vmm/config/config.hpp"
+#include "vmm/memory/guest_memory.hpp"
 
 namespace vmm::virtio {
 
@@ -20,6 +21,9 @@ struct DeviceResources {
     EventLoop* loop = nullptr;
     // The VM's vCPU count: the default number of queues of multiqueue devices.
     std::uint32_t cpus = 1;
+    // Guest RAM, for devices that act on guest-physical pages themselves (the balloon gives
+    // them back to the host). Queue buffers never need it: they come resolved.
+    const GuestMemory* memory = nullptr;
     // Stops the VM: what the quit key (Ctrl-A x) does on a console port attached to the
     // terminal, whose raw mode leaves no other way out. May be empty.
     std::function<void()> on_console_quit;

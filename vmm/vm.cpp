@@ -475,14 +475,7 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
             return fail(Errc::invalid_argument,
                 "block-resize needs \"id\" (a block device's id) and \"size\" (bytes, or a size such as \"2G\")");
         }
-        std::uint64_t bytes = 0;
-        if (size->is_number_unsigned()) {
-            bytes = size->get<std::uint64_t>();
-        } else if (size->is_string()) {
-            bytes = VMM_TRY(config::parse_size(size->get<std::string>()));
-        } else {
-            return fail(Errc::invalid_argument, "block-resize: \"size\" must be a byte count or a size string");
-        }
+        const std::uint64_t bytes = VMM_TRY(config::size_value(&*size, "block-resize: \"size\""));
         return virtio ? virtio->resize_block(id->get<std::string>(), bytes)
                       : fail(Errc::not_found, "no block device \"{}\"", id->get<std::string>());
     }
@@ -507,6 +500,11 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
     if (command == "scsi-add" || command == "scsi-remove" || command == "scsi-resize") {
         return virtio ? virtio->scsi_command(command, request) : fail(Errc::not_found, "this VM has no scsi device");
     }
+    if (command == "balloon-set" || command == "balloon-stats" || command == "balloon-hint-start"
+        || command == "balloon-hint-stop") {
+        return virtio ? virtio->balloon_command(command, request)
+                      : fail(Errc::not_found, "this VM has no balloon device");
+    }
     if (command == "vsock-reset") {
         // {"command": "vsock-reset", "id": "vsock0"}
         const auto id = request.find("id");
@@ -528,7 +526,8 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
     }
     return fail(Errc::not_found,
         "unknown command '{}' (known: status, pause, resume, vcpu-state, shutdown, quit, iommu-state, "
-        "block-resize, scsi-add, scsi-remove, scsi-resize, net-link, net-announce, vsock-reset, fault-inject)",
+        "block-resize, scsi-add, scsi-remove, scsi-resize, net-link, net-announce, vsock-reset, balloon-set, "
+        "balloon-stats, balloon-hint-start, balloon-hint-stop, fault-inject)",
         command);
 }
 

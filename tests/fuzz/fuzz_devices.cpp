@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the device models' request parsers (virtio-blk requests and segment arrays,
-// virtio-console control messages and port data, virtio-rng buffers, virtio-pmem flushes, virtio-scsi requests and task management) behind a virtio-mmio
-// window, driven by arbitrary register accesses over rings and buffers that come from the
-// input, with the host side (I/O completion, console input and connections) interleaved.
+// virtio-console control messages and port data, virtio-rng buffers, virtio-pmem flushes,
+// virtio-scsi requests and task management, virtio-balloon page lists, statistics, free page
+// reports and hints) behind a virtio-mmio window, driven by arbitrary register accesses over
+// rings and buffers that come from the input, with the host side (I/O completion, console input
+// and connections, the balloon's API) interleaved.
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +24,7 @@
 #include "tests/support/test_host.hpp"
 #include "virtio/devices/block/block_device.hpp"
 #include "virtio/devices/console/console.hpp"
+#include "virtio/devices/balloon/balloon.hpp"
 #include "virtio/devices/pmem/pmem_device.hpp"
 #include "virtio/devices/rng/rng.hpp"
 #include "virtio/devices/scsi/scsi_controller.hpp"
@@ -36,7 +39,7 @@ using vmm::fuzz::invariant_failed;
 
 namespace {
 
-// Input layout: [0] the device (blk, console, rng, pmem, scsi), [1..3) the number of operations, then 8
+// Input layout: [0] the device (blk, console, rng, pmem, scsi, balloon), [1..3) the number of operations, then 8
 // bytes per operation, then RAM contents for the rings and buffers.
 constexpr std::size_t MAX_OPS = 256;
 constexpr std::uint64_t BASE = 0xd000'0000;
@@ -99,7 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size < 3) {
         return 0;
     }
-    const std::uint8_t which = data[0] % 5;
+    const std::uint8_t which = data[0] % 6;
     const std::size_t ops = std::min<std::size_t>(static_cast<std::size_t>(data[1] | data[2] << 8), MAX_OPS);
     std::size_t pos = 3;
 
@@ -109,6 +112,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::uint32_t edges = 0;
 
     test::FakeBlockBackend* disk = nullptr;
+    balloon::BalloonDevice* balloon_dev = nullptr;
     std::array<FuzzPort*, 3> ports {};
     std::unique_ptr<Device> device;
     switch (which) {
@@ -163,6 +167,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         device = std::make_unique<scsi::ScsiController>(std::move(luns), o);
         break;
     }
+    case 5: {
+        // Every feature; its pages are the fake guest's RAM, which inflating really discards.
+        balloon::BalloonOptions o;
+        o.target_bytes = 64 << 10;
+        o.deflate_on_oom = o.hinting = o.reporting = o.poison = true;
+        auto b = std::make_unique<balloon::BalloonDevice>(guest.memory(), o);
+        balloon_dev = b.get();
+        device = std::move(b);
+        break;
+    }
     default: {
         auto backend = std::make_unique<test::FakeBlockBackend>(1 << 20);
         disk = backend.get();
@@ -199,7 +213,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         switch (op.kind % 8) {
         case 5: // the host side answers
-            if (disk != nullptr) {
+            if (balloon_dev != nullptr) {
+                // The API: a new target, a statistics request, a hinting round started or stopped.
+                switch (op.selector % 4) {
+                case 0: (void)balloon_dev->set_target(std::uint64_t { op.value } << 12); break;
+                case 1: (void)balloon_dev->request_stats(); break;
+                case 2: (void)balloon_dev->start_hinting(); break;
+                default: (void)balloon_dev->stop_hinting(); break;
+                }
+            } else if (disk != nullptr) {
                 disk->complete_all();
             } else if (ports[0] != nullptr) {
                 ports[op.selector % 3]->type(std::as_bytes(std::span(&op.value, 1)).first(op.width % 5));

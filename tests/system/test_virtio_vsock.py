@@ -2,7 +2,12 @@
 connect to guest services (a 100 MiB stream checked by CRC32 across a pause of the VM, a socat
 echo, SEQPACKET messages), the guest connects to host services (a 100 MiB half-closed stream,
 32 connections at once, SEQPACKET, socat VSOCK-CONNECT), and a host program asking for a port
-nobody listens on is refused. On both transports. Runs where /dev/kvm works (scripts/sandbox)."""
+nobody listens on is refused. On both transports. Runs where /dev/kvm works (scripts/sandbox).
+
+The same boot carries virtio-balloon (tests/guest/tests/virtio-balloon): inflated through the API,
+the guest's MemTotal falls and, on mmio, the VMM's resident set with it; deflated, it comes back;
+on pci with free page reporting, memory the guest frees leaves the VMM's resident set; the
+statistics arrive."""
 import os
 import socket
 import subprocess
@@ -19,6 +24,42 @@ from vsock_peer import VsockHostPeer, connect_guest, send_stream
 pytestmark = pytest.mark.kvm
 
 STREAM_BYTES = 100 << 20
+BALLOON_MIB = 64
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
+def balloon_status(api_sock):
+    return next(d for d in api(api_sock, "status")["result"]["devices"] if d["type"] == "balloon")["device"]
+
+
+def balloon_steps(g, api_sock, reporting):
+    """The host's half of the guest's virtio-balloon test; returns what it measured."""
+    out = {}
+    if reporting:
+        assert g.wait_for("VIREO-AGENT: info balloon.freed=", timeout=140), g.output[-4000:]
+        touched = int(agent.parse(g.output).info["balloon.touched"])
+        # Linux reports free 2 MiB blocks 2 s after they are freed; the host discards them at once.
+        start, deadline = rss_kib(g.proc.pid), time.monotonic() + 30
+        while time.monotonic() < deadline and start - rss_kib(g.proc.pid) < 0.75 * touched * 1024:
+            time.sleep(0.5)
+        out["reported"] = balloon_status(api_sock)
+        out["rss_reported"] = (start, rss_kib(g.proc.pid))
+    assert g.wait_for("VIREO-AGENT: info balloon.ready=", timeout=140), g.output[-4000:]
+    before = rss_kib(g.proc.pid)
+    out["set"] = api(api_sock, "balloon-set", id="balloon0", size=f"{BALLOON_MIB}M")
+    assert g.wait_for("VIREO-AGENT: info balloon.inflated_memtotal=", timeout=90), g.output[-4000:]
+    out["rss_inflated"] = (before, rss_kib(g.proc.pid))
+    out["inflated"] = balloon_status(api_sock)
+    out["stats"] = api(api_sock, "balloon-stats", id="balloon0")
+    out["unset"] = api(api_sock, "balloon-set", id="balloon0", size=0)
+    assert g.wait_for("VIREO-AGENT: info balloon.deflated_memtotal=", timeout=90), g.output[-4000:]
+    out["stats_later"] = api(api_sock, "balloon-stats", id="balloon0")
+    out["deflated"] = balloon_status(api_sock)
+    return out
 
 
 class HostSide(threading.Thread):
@@ -79,16 +120,21 @@ class HostSide(threading.Thread):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, guest_initramfs, transport):
+def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, guest_initramfs, transport,
+                                                    record_property):
     d = temp_dir()
+    # Free page reporting on pci only: the pages it discards could not show an inflation's effect.
+    reporting = transport == "pci"
     uds = os.path.join(d, "v.sock")
     api_sock = os.path.join(d, "api.sock")
     peer = VsockHostPeer(uds)
     g = Guest([vireo, "run", "--kernel", guest_kernel, "--initrd", guest_initramfs, "--cmdline",
-               f"{BASE_CMDLINE} vireo.test=virtio-vsock", "--cpus", "2", "--memory", "256M", "--console", "stdio",
+               f"{BASE_CMDLINE} vireo.test=virtio-vsock,virtio-balloon vireo.balloon_mib={BALLOON_MIB} "
+               f"vireo.balloon_reporting={reporting:d}", "--cpus", "2", "--memory", "256M", "--console", "stdio",
                "--api-socket", api_sock, "--device",
                # The driver takes a packed ring whenever it is offered: split on mmio, packed on pci.
-               f"type=vsock,transport={transport},cid=7,uds_path={uds},packed={'off' if transport == 'mmio' else 'on'}"])
+               f"type=vsock,transport={transport},cid=7,uds_path={uds},packed={'off' if transport == 'mmio' else 'on'}",
+               "--device", f"type=balloon,transport={transport},id=balloon0,reporting={'on' if reporting else 'off'}"])
     host = HostSide(uds, api_sock)
     try:
         assert g.wait_for("VIREO-AGENT: info vsock.ready=", timeout=140), g.output[-4000:]
@@ -96,12 +142,17 @@ def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, g
         host.start()
         host.join(timeout=400)
         assert not host.is_alive(), "host side still running\n" + g.output[-3000:]
+        balloon = balloon_steps(g, api_sock, reporting)
         rc = g.wait(timeout=400)
     finally:
         g.kill()
         peer.stop()
     report = agent.parse(g.output)
     assert report.tests.get("virtio-vsock") == ("pass", ""), report.summary() + g.output[-4000:]
+    assert report.tests.get("virtio-balloon") == ("pass", ""), report.summary() + g.output[-4000:]
+    # The resident-set figures, for the record (the JUnit file's properties).
+    record_property("balloon_rss_kib", {k: v for k, v in balloon.items() if k.startswith("rss_")})
+    check_balloon(report.info, balloon, transport, reporting)
     assert rc == 0
     assert host.error is None, host.error
     assert peer.errors == [], peer.errors
@@ -134,3 +185,45 @@ def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, g
     assert vsock["guest_cid"] == 7
     assert vsock["counters"]["opened"] >= 4, vsock
     assert vsock["dropped"]["malformed"] == 0 and vsock["dropped"]["credit_overrun"] == 0, vsock
+
+
+def check_balloon(info, b, transport, reporting):
+    assert info["balloon.transport"] == transport
+    # The page features the Linux driver took: MUST_TELL_HOST (0), STATS_VQ (1), and REPORTING
+    # (5) where offered. PAGE_POISON (4) is offered, and a guest that does not poison its free
+    # pages (no page_poison=1 or init_on_free=1 here) declines it.
+    features = info["balloon.features"]
+    assert features[0] == "1" and features[1] == "1" and features[4] == "0", features
+    assert features[5] == ("1" if reporting else "0"), features
+    assert b["set"]["ok"], b["set"]
+    mib = BALLOON_MIB
+    total, inflated = int(info["balloon.memtotal"]), int(info["balloon.inflated_memtotal"])
+    assert total - inflated >= mib * 1024 - 1024, (total, inflated)
+    assert int(info["balloon.deflated_memtotal"]) >= total
+    st = b["inflated"]
+    assert st["target_bytes"] == mib << 20
+    assert st["actual_bytes"] == mib << 20, st
+    assert st["inflated_pages"] >= (mib << 20) // 4096, st
+    assert st["bad_pfns"] == 0 and st["bad_requests"] == 0, st
+    assert b["deflated"]["deflated_pages"] >= (mib << 20) // 4096, b["deflated"]
+    assert b["deflated"]["actual_bytes"] == 0, b["deflated"]
+    # The guest's statistics: its memory total is the guest's RAM less what the balloon holds.
+    assert b["stats"]["ok"], b["stats"]
+    later = b["stats_later"]["result"]
+    assert later["updates"] >= 1, later
+    assert 0 < later["stats"]["total_memory"] <= 256 << 20, later
+    assert "free_memory" in later["stats"] and "available_memory" in later["stats"], later
+    before, after = b["rss_inflated"]
+    if reporting:
+        rep = b["reported"]
+        touched = int(info["balloon.touched"])
+        # The freed memory left the VMM: the guest reported at least what it had touched (and
+        # the never-touched free memory besides), and the resident set fell by at least three
+        # quarters of what it touched (the rest: pages the guest took again meanwhile).
+        assert rep["reported_bytes"] >= touched << 20, rep
+        start, end = b["rss_reported"]
+        assert start - end >= 0.75 * touched * 1024, (start, end, touched, rep)
+    else:
+        # The pages the balloon took were ones the guest had touched: the VMM's resident set
+        # fell by at least 90 % of the balloon.
+        assert before - after >= 0.9 * mib * 1024, (before, after, st)

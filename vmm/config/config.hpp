@@ -108,6 +108,8 @@ using DeviceValidator = std::function<Result<>(const DeviceConfig&)>;
 
 // "536870912", "0x20000000", "512M", "512MiB", "512mb", "1G", "2T": binary units, any case.
 [[nodiscard]] Result<std::uint64_t> parse_size(std::string_view s);
+// An API request's size field: a byte count, or a string parse_size() takes; null when absent.
+[[nodiscard]] Result<std::uint64_t> size_value(const nlohmann::json* v, std::string_view what);
 
 [[nodiscard]] std::string_view to_string(ConsoleMode mode) noexcept;
 [[nodiscard]] std::string_view to_string(Transport transport) noexcept;

@@ -136,4 +136,15 @@ Result<std::uint64_t> parse_size(std::string_view s)
     return value * multiplier;
 }
 
+Result<std::uint64_t> size_value(const nlohmann::json* v, std::string_view what)
+{
+    if (v != nullptr && v->is_number_unsigned()) {
+        return v->get<std::uint64_t>();
+    }
+    if (v != nullptr && v->is_string()) {
+        return parse_size(v->get<std::string>());
+    }
+    return fail(Errc::invalid_argument, "{}: bytes, or a size such as \"512M\"", what);
+}
+
 } // namespace vmm::config

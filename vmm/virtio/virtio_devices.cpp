@@ -142,6 +142,7 @@ Result<std::unique_ptr<VirtioDevices>> VirtioDevices::create(
         virtio::DeviceResources resources;
         resources.loop = ctx.loop;
         resources.cpus = ctx.cpus;
+        resources.memory = ctx.memory;
         resources.on_console_quit = ctx.on_console_quit;
         auto device = virtio::make_device(*e.config, resources);
         if (!device) {
@@ -318,11 +319,7 @@ nlohmann::json VirtioDevices::iommu_state() const
 
 Result<nlohmann::json> VirtioDevices::scsi_command(const std::string& command, const nlohmann::json& request)
 {
-    const auto id = request.find("id");
-    if (id == request.end() || !id->is_string()) {
-        return fail(Errc::invalid_argument, "{} needs \"id\" (a scsi device's id)", command);
-    }
-    auto* scsi = dynamic_cast<virtio::scsi::ScsiController*>(VMM_TRY(find_device(id->get<std::string>(), "scsi")));
+    auto* scsi = dynamic_cast<virtio::scsi::ScsiController*>(VMM_TRY(requested_device(request, command, "scsi")));
     VMM_ASSERT(scsi != nullptr); // the registry builds a ScsiController for "scsi"
     // The unit's address and, for scsi-add, its image and options: the keys of a "luns" element.
     nlohmann::json unit = request;
@@ -348,14 +345,8 @@ Result<nlohmann::json> VirtioDevices::scsi_command(const std::string& command, c
         return nlohmann::json { { "target", at.target }, { "lun", at.lun } };
     }
     const auto size = request.find("size");
-    std::uint64_t bytes = 0;
-    if (size != request.end() && size->is_number_unsigned()) {
-        bytes = size->get<std::uint64_t>();
-    } else if (size != request.end() && size->is_string()) {
-        bytes = VMM_TRY(config::parse_size(size->get<std::string>()));
-    } else {
-        return fail(Errc::invalid_argument, "scsi-resize needs \"size\" (bytes, or a size such as \"2G\")");
-    }
+    const std::uint64_t bytes
+        = VMM_TRY(config::size_value(size == request.end() ? nullptr : &*size, "scsi-resize needs \"size\""));
     const std::uint64_t blocks = VMM_TRY(scsi->resize_lun(at, bytes));
     return nlohmann::json { { "target", at.target }, { "lun", at.lun }, { "blocks", blocks } };
 }
@@ -522,6 +513,16 @@ Result<nlohmann::json> VirtioDevices::inject_faults(const std::string& id, const
         out["faults"] = virtio::iommu_faults_json(iommu->injected_faults().rules());
     }
     return out;
+}
+
+Result<virtio::Device*> VirtioDevices::requested_device(
+    const nlohmann::json& request, std::string_view command, std::string_view type)
+{
+    const auto id = request.find("id");
+    if (id == request.end() || !id->is_string()) {
+        return fail(Errc::invalid_argument, "{} needs \"id\" (a {} device's id)", command, type);
+    }
+    return find_device(id->get<std::string>(), type);
 }
 
 Result<virtio::Device*> VirtioDevices::find_device(const std::string& id, std::string_view type)

@@ -118,6 +118,10 @@ public:
     [[nodiscard]] Result<nlohmann::json> inject_faults(const std::string& id, const nlohmann::json& request);
     // API "net-announce": the net device `id` asks its driver to announce itself.
     [[nodiscard]] Result<nlohmann::json> net_announce(const std::string& id);
+    // API "balloon-set" {"id", "size"}, "balloon-stats" {"id"}, "balloon-hint-start" and
+    // "balloon-hint-stop" {"id"}: the balloon's target, its driver's statistics, and free page
+    // hinting rounds (balloon_commands.cpp). Loop thread.
+    [[nodiscard]] Result<nlohmann::json> balloon_command(const std::string& command, const nlohmann::json& request);
 
 private:
     struct Slot {
@@ -139,6 +143,9 @@ private:
     [[nodiscard]] virtio::TransportCore* core(const Slot& slot) const noexcept;
     // The model of the device of `type` whose id is `id`; the error lists the known ids.
     [[nodiscard]] Result<virtio::Device*> find_device(const std::string& id, std::string_view type);
+    // The same for the device an API request's "id" names; messages name the command.
+    [[nodiscard]] Result<virtio::Device*> requested_device(
+        const nlohmann::json& request, std::string_view command, std::string_view type);
 
     Context ctx_;
     KvmTransportHost host_;

@@ -11,14 +11,14 @@
 namespace vmm::virtio {
 namespace {
 
-constexpr std::array<std::string_view, 2> KEYS { "bypass", "legacy_bypass" };
+constexpr std::array<std::string_view, 2> IOMMU_KEYS { "bypass", "legacy_bypass" };
 
 } // namespace
 
 Result<IommuDevice::Options> parse_iommu_params(const config::DeviceConfig& entry)
 {
     const nlohmann::json& p = entry.params;
-    VMM_TRY(params::check_keys(p, "", KEYS));
+    VMM_TRY(params::check_keys(p, "", IOMMU_KEYS));
     IommuDevice::Options out;
     if (const auto* v = params::find(p, "bypass")) {
         out.bypass = VMM_TRY(params::as_bool(*v, "bypass"));

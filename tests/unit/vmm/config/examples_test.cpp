@@ -11,10 +11,11 @@
 #include <catch2/catch.hpp>
 
 #include "test_support.hpp"
+#include "virtio/devices/balloon/balloon_config.hpp"
 #include "virtio/devices/block/block_config.hpp"
+#include "virtio/devices/net/net_config.hpp"
 #include "virtio/devices/pmem/pmem_config.hpp"
 #include "virtio/devices/scsi/scsi_config.hpp"
-#include "virtio/devices/net/net_config.hpp"
 #include "vmm/config/config.hpp"
 
 using namespace vmm::config;
@@ -216,8 +217,9 @@ void check_schema_branch(const std::string& type, std::span<const std::string_vi
 
 } // namespace
 
-TEST_CASE("the schema's net, pmem and scsi entries name exactly the keys those devices read", "[config]")
+TEST_CASE("the schema's net, pmem, scsi and balloon entries name exactly the keys those devices read", "[config]")
 {
+    check_schema_branch("balloon", vmm::virtio::balloon::balloon_config_keys());
     check_schema_branch("net", vmm::virtio::net::net_config_keys());
     check_schema_branch("pmem", vmm::virtio::pmem::pmem_config_keys());
     check_schema_branch("scsi", vmm::virtio::scsi::scsi_config_keys());
