@@ -52,6 +52,11 @@ BalloonDevice::BalloonDevice(const GuestMemory& memory, BalloonOptions options)
     , self_(std::make_shared<BalloonDevice*>(this))
 {
     target_pages_ = std::min(options_.target_bytes >> VIRTIO_BALLOON_PFN_SHIFT, ram_pages(memory_));
+    load_config();
+}
+
+void BalloonDevice::load_config() noexcept
+{
     VirtioBalloonConfig cfg {};
     cfg.num_pages = le32(static_cast<std::uint32_t>(std::min<std::uint64_t>(target_pages_, UINT32_MAX)));
     set_config_obj(0, cfg);
@@ -120,9 +125,7 @@ void BalloonDevice::reset() noexcept
     poison_val_.store(0, std::memory_order_relaxed);
     // The target stays (the API set it); the driver-written fields and the hinting round go.
     hint_cmd_id_ = VIRTIO_BALLOON_CMD_ID_STOP;
-    VirtioBalloonConfig cfg {};
-    cfg.num_pages = le32(static_cast<std::uint32_t>(std::min<std::uint64_t>(target_pages_, UINT32_MAX)));
-    set_config_obj(0, cfg);
+    load_config();
     reset_base();
 }
 
@@ -189,9 +192,10 @@ void BalloonDevice::handle_pfns(Queue& q, DescriptorChain&& chain, bool inflate)
         bad_request("inflate/deflate buffer is not an array of 32-bit page numbers; the whole entries are used");
     }
     std::array<std::uint32_t, 256> pfns {};
-    std::uint64_t run_first = 0;
-    std::uint64_t run_pages = 0;
-    const std::byte* run_host = nullptr;
+    // The run of pages adjacent on the host that goes back in one call, and where its region ends.
+    const std::byte* run = nullptr;
+    std::uint64_t run_len = 0;
+    const std::byte* region_end = nullptr;
     while (r.available() >= sizeof(std::uint32_t)) {
         const std::size_t n = std::min(pfns.size(), r.available() / sizeof(std::uint32_t));
         if (!r.read(std::as_writable_bytes(std::span(pfns.data(), n)))) {
@@ -211,37 +215,28 @@ void BalloonDevice::handle_pfns(Queue& q, DescriptorChain&& chain, bool inflate)
                 continue;
             }
             ++counters_.inflated_pages;
-            // Runs of pages adjacent in host memory go to the host in one call.
-            if (run_pages != 0 && host == run_host + (run_pages << VIRTIO_BALLOON_PFN_SHIFT)) {
-                ++run_pages;
+            if (run != nullptr && host == run + run_len && host < region_end) {
+                run_len += VIRTIO_BALLOON_PAGE_SIZE;
                 continue;
             }
-            if (run_pages != 0) {
-                discard_run(run_first, run_pages);
+            if (run != nullptr) {
+                discard_inflated(run, run_len);
             }
-            run_first = pfn;
-            run_pages = 1;
-            run_host = host;
+            // Invariant: host_ptr() found the page in a region, so region_of() does too.
+            const MemoryRegion* region = memory_.region_of(host, VIRTIO_BALLOON_PAGE_SIZE);
+            region_end = region->host() + region->size();
+            run = host;
+            run_len = VIRTIO_BALLOON_PAGE_SIZE;
         }
     }
-    if (run_pages != 0) {
-        discard_run(run_first, run_pages);
+    if (run != nullptr) {
+        discard_inflated(run, run_len);
     }
     q.add_used(std::move(chain), 0);
 }
 
-void BalloonDevice::discard_run(std::uint64_t first_pfn, std::uint64_t count) noexcept
+void BalloonDevice::discard_inflated(const std::byte* host, std::uint64_t len) noexcept
 {
-    const std::uint64_t len = count << VIRTIO_BALLOON_PFN_SHIFT;
-    const std::byte* host = memory_.host_ptr(GuestAddress { first_pfn << VIRTIO_BALLOON_PFN_SHIFT }, len);
-    // Invariant: handle_pfns() checked each page and that the run is contiguous on the host,
-    // so host_ptr() of the whole run only fails where two regions meet; then page by page.
-    if (host == nullptr) {
-        for (std::uint64_t i = 0; i < count; ++i) {
-            discard_run(first_pfn + i, 1);
-        }
-        return;
-    }
     if (auto ok = memory_.discard(host, len); ok) {
         counters_.released_bytes += len;
     } else {
@@ -323,9 +318,9 @@ void BalloonDevice::handle_stats(Queue& q, DescriptorChain&& chain) noexcept
         stats_chain_.reset();
     }
     Reader& r = chain.reader();
-    std::vector<std::pair<std::uint16_t, std::uint64_t>> entries;
+    last_stats_.clear();
     std::array<std::byte, VIRTIO_BALLOON_STAT_SIZE> e {};
-    while (r.available() >= e.size() && entries.size() < 64) {
+    while (r.available() >= e.size() && last_stats_.size() < 64) {
         if (!r.read(e)) {
             break;
         }
@@ -333,12 +328,11 @@ void BalloonDevice::handle_stats(Queue& q, DescriptorChain&& chain) noexcept
         std::uint64_t val = 0;
         std::memcpy(&tag, e.data(), sizeof(tag));
         std::memcpy(&val, e.data() + sizeof(tag), sizeof(val));
-        entries.emplace_back(tag, val);
+        last_stats_.emplace_back(tag, val);
     }
     if (r.available() != 0) {
         bad_request("statistics buffer is not whole 10-byte entries, or has more than 64; the first whole ones are kept");
     }
-    last_stats_ = std::move(entries);
     last_stats_at_ = std::chrono::steady_clock::now();
     ++counters_.stats_updates;
     stats_chain_.emplace(std::move(chain));

@@ -96,7 +96,10 @@ private:
     // Discards the host pages behind a device-writable buffer of free pages; false when the
     // buffer is not whole pages of RAM.
     bool give_back_free_pages(DescriptorChain& chain, std::uint64_t& counter) noexcept;
-    void discard_run(std::uint64_t first_pfn, std::uint64_t count) noexcept;
+    // Gives back inflated pages: `len` bytes at `host`, inside one RAM region.
+    void discard_inflated(const std::byte* host, std::uint64_t len) noexcept;
+    // The configuration a driver finds at start: the target, and nothing of its own yet.
+    void load_config() noexcept;
     void bad_request(const char* what) noexcept;
     void set_hint_cmd_id(std::uint32_t id) noexcept;
     void arm_stats_timer() noexcept;
