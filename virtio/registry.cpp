@@ -9,6 +9,7 @@
 #include "virtio/devices/block/block_config.hpp"
 #include "virtio/devices/console/console_config.hpp"
 #include "virtio/devices/iommu/iommu_config.hpp"
+#include "virtio/devices/mem/mem_config.hpp"
 #include "virtio/devices/net/net_config.hpp"
 #include "virtio/devices/pmem/pmem_config.hpp"
 #include "virtio/devices/rng/rng_config.hpp"
@@ -25,6 +26,7 @@ constexpr std::array DEVICE_KINDS {
     DeviceKind { "block", &block::make_block, &block::validate_block },
     DeviceKind { "console", &make_console, &validate_console },
     DeviceKind { "iommu", &make_iommu, &validate_iommu },
+    DeviceKind { "mem", &mem::make_mem, &mem::validate_mem, &mem::mem_hotplug_size },
     DeviceKind { "net", &net::make_net, &net::validate_net },
     DeviceKind { "pmem", &pmem::make_pmem, &pmem::validate_pmem },
     DeviceKind { "rng", &make_rng, &validate_rng },
@@ -89,6 +91,19 @@ Result<> validate_device(std::span<const DeviceKind> kinds, const config::Device
 Result<> validate_device(const config::DeviceConfig& entry)
 {
     return validate_device(device_kinds(), entry);
+}
+
+Result<std::uint64_t> device_hotplug_size(const config::DeviceConfig& entry)
+{
+    const DeviceKind* kind = find_device_kind(device_kinds(), entry.type);
+    if (kind == nullptr || kind->hotplug_size == nullptr) {
+        return std::uint64_t { 0 };
+    }
+    auto size = kind->hotplug_size(entry);
+    if (!size) {
+        return fail(about_entry(entry, size.error()));
+    }
+    return size;
 }
 
 Result<std::unique_ptr<Device>> make_device(std::span<const DeviceKind> kinds, const config::DeviceConfig& entry,

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -24,6 +25,9 @@ struct DeviceResources {
     // Guest RAM, for devices that act on guest-physical pages themselves (the balloon gives
     // them back to the host). Queue buffers never need it: they come resolved.
     const GuestMemory* memory = nullptr;
+    // Where the hot-plug region this entry asked for (DeviceKind::hotplug_size) starts in
+    // `memory`: virtio-mem's region.
+    std::optional<GuestAddress> hotplug_region;
     // Stops the VM: what the quit key (Ctrl-A x) does on a console port attached to the
     // terminal, whose raw mode leaves no other way out. May be empty.
     std::function<void()> on_console_quit;
@@ -35,11 +39,15 @@ using DeviceFactory = Result<std::unique_ptr<Device>> (*)(const config::DeviceCo
     DeviceResources& resources);
 // Checks entry.params without opening anything; null when there is nothing to check.
 using DeviceParamsValidator = Result<> (*)(const config::DeviceConfig& entry);
+// Bytes of hot-plug memory the entry needs beyond boot RAM (virtio-mem's region), which the
+// VMM maps before building the device; null for kinds that need none.
+using DeviceHotplugSize = Result<std::uint64_t> (*)(const config::DeviceConfig& entry);
 
 struct DeviceKind {
     std::string_view name; // the config "type"
     DeviceFactory make;
     DeviceParamsValidator validate = nullptr;
+    DeviceHotplugSize hotplug_size = nullptr;
 };
 
 // Every device kind this build knows, in registry.cpp: no static-initialisation registration.
@@ -58,5 +66,7 @@ struct DeviceKind {
 // type is known and its params pass the kind's check.
 [[nodiscard]] Result<> validate_device(std::span<const DeviceKind> kinds, const config::DeviceConfig& entry);
 [[nodiscard]] Result<> validate_device(const config::DeviceConfig& entry);
+// The entry's hot-plug memory in bytes, 0 for kinds without; errors name the entry.
+[[nodiscard]] Result<std::uint64_t> device_hotplug_size(const config::DeviceConfig& entry);
 
 } // namespace vmm::virtio

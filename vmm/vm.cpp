@@ -128,6 +128,7 @@ const char* kvm_device_path()
 Result<> Vm::Impl::setup_memory()
 {
     auto specs = ram_layout(cfg.memory);
+    specs.insert(specs.end(), virtio_plan.hotplug.begin(), virtio_plan.hotplug.end());
     memory.emplace(
         VMM_TRY(GuestMemory::create(specs, MemoryOptions { .memfd = cfg.memfd, .hugepages = cfg.hugepages })));
     return {};
@@ -215,7 +216,7 @@ Result<> Vm::Impl::setup_pci()
 
 pci::Window Vm::Impl::pci_mmio64_window() const
 {
-    return pci::Window { pci_mmio64_start(memory->regions().back().end().raw), PCI_MMIO64_SIZE };
+    return pci::Window { pci_mmio64_start(memory->ram_end().raw), PCI_MMIO64_SIZE };
 }
 
 Result<> Vm::Impl::setup_virtio(bool* config_error)
@@ -235,7 +236,7 @@ Result<> Vm::Impl::setup_virtio(bool* config_error)
             ged->pci_bus_check();
         }
     };
-    ctx.device_memory_start = device_memory_start(memory->regions().back().end().raw);
+    ctx.device_memory_start = virtio_plan.device_memory_start;
     ctx.first_free_memory_slot = static_cast<std::uint32_t>(memory->regions().size());
     virtio = VMM_TRY(VirtioDevices::create(virtio_plan, ctx, config_error));
     return {};
@@ -316,13 +317,14 @@ Result<> Vm::Impl::build(bool* config_error)
 {
     // The user's files are checked first (loading the kernel needs only mapped memory), so a
     // wrong kernel path or format is reported as such even on a host without KVM.
-    VMM_TRY(setup_memory());
+    // The plan first: it places the devices' hot-plug memory, which is mapped with RAM.
     if (auto plan = plan_virtio(cfg); plan) {
         virtio_plan = std::move(plan).value();
     } else {
         *config_error = true;
         return fail(std::move(plan).error());
     }
+    VMM_TRY(setup_memory());
     VMM_TRY(load_kernel(config_error));
     VMM_TRY(open_kvm(config_error));
     VMM_TRY(setup_devices());
@@ -505,6 +507,9 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
         return virtio ? virtio->balloon_command(command, request)
                       : fail(Errc::not_found, "this VM has no balloon device");
     }
+    if (command == "mem-resize") {
+        return virtio ? virtio->mem_resize(request) : fail(Errc::not_found, "this VM has no mem device");
+    }
     if (command == "vsock-reset") {
         // {"command": "vsock-reset", "id": "vsock0"}
         const auto id = request.find("id");
@@ -527,7 +532,7 @@ Result<nlohmann::json> Vm::Impl::on_api(const std::string& command, const nlohma
     return fail(Errc::not_found,
         "unknown command '{}' (known: status, pause, resume, vcpu-state, shutdown, quit, iommu-state, "
         "block-resize, scsi-add, scsi-remove, scsi-resize, net-link, net-announce, vsock-reset, balloon-set, "
-        "balloon-stats, balloon-hint-start, balloon-hint-stop, fault-inject)",
+        "balloon-stats, balloon-hint-start, balloon-hint-stop, mem-resize, fault-inject)",
         command);
 }
 

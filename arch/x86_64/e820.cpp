@@ -46,6 +46,9 @@ std::vector<E820Entry> build_e820(const GuestMemory& mem, std::span<const E820En
     // Invariant: regions are sorted and disjoint (GuestMemory::create), and so are the
     // windows, so walking regions then windows yields entries in address order.
     for (const auto& region : mem.regions()) {
+        if (region.hotplug()) {
+            continue; // its driver adds it when plugged (virtio-mem): never boot RAM
+        }
         const std::uint64_t base = region.base().raw;
         const std::uint64_t end = region.end().raw;
         for (const auto& w : WINDOWS) {

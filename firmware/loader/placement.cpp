@@ -17,6 +17,9 @@ std::optional<std::uint64_t> place_initrd(const GuestMemory& mem, std::uint64_t 
     // Highest region first: the kernel decompresses upwards from its load address, so the
     // initrd goes as far from it as the limits allow (boot.rst: "as high as possible").
     for (auto it = regions.rbegin(); it != regions.rend(); ++it) {
+        if (it->hotplug()) {
+            continue; // not RAM until its driver plugs it
+        }
         const std::uint64_t top = std::min(it->end().raw, ceiling);
         const std::uint64_t bottom = std::max(it->base().raw, floor);
         if (top < bottom || top - bottom < size) {

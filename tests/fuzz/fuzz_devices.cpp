@@ -2,9 +2,9 @@
 // libFuzzer target: the device models' request parsers (virtio-blk requests and segment arrays,
 // virtio-console control messages and port data, virtio-rng buffers, virtio-pmem flushes,
 // virtio-scsi requests and task management, virtio-balloon page lists, statistics, free page
-// reports and hints) behind a virtio-mmio window, driven by arbitrary register accesses over
+// reports and hints, virtio-mem plug, unplug and state requests) behind a virtio-mmio window, driven by arbitrary register accesses over
 // rings and buffers that come from the input, with the host side (I/O completion, console input
-// and connections, the balloon's API) interleaved.
+// and connections, the balloon's API, virtio-mem resizes) interleaved.
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include <spdlog/spdlog.h>
@@ -25,6 +26,7 @@
 #include "virtio/devices/block/block_device.hpp"
 #include "virtio/devices/console/console.hpp"
 #include "virtio/devices/balloon/balloon.hpp"
+#include "virtio/devices/mem/mem.hpp"
 #include "virtio/devices/pmem/pmem_device.hpp"
 #include "virtio/devices/rng/rng.hpp"
 #include "virtio/devices/scsi/scsi_controller.hpp"
@@ -39,7 +41,7 @@ using vmm::fuzz::invariant_failed;
 
 namespace {
 
-// Input layout: [0] the device (blk, console, rng, pmem, scsi, balloon), [1..3) the number of operations, then 8
+// Input layout: [0] the device (blk, console, rng, pmem, scsi, balloon, mem), [1..3) the number of operations, then 8
 // bytes per operation, then RAM contents for the rings and buffers.
 constexpr std::size_t MAX_OPS = 256;
 constexpr std::uint64_t BASE = 0xd000'0000;
@@ -102,7 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size < 3) {
         return 0;
     }
-    const std::uint8_t which = data[0] % 6;
+    const std::uint8_t which = data[0] % 7;
     const std::size_t ops = std::min<std::size_t>(static_cast<std::size_t>(data[1] | data[2] << 8), MAX_OPS);
     std::size_t pos = 3;
 
@@ -113,6 +115,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
     test::FakeBlockBackend* disk = nullptr;
     balloon::BalloonDevice* balloon_dev = nullptr;
+    mem::MemDevice* mem_dev = nullptr;
+    // virtio-mem's region: 4 MiB of 64 KiB blocks at guest-physical 0 of its own memory, so
+    // that small addresses in requests name real blocks (the rings live in the fake guest).
+    std::optional<GuestMemory> hotplug;
     std::array<FuzzPort*, 3> ports {};
     std::unique_ptr<Device> device;
     switch (which) {
@@ -177,6 +183,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         device = std::move(b);
         break;
     }
+    case 6: {
+        const MemoryRegionSpec spec { GuestAddress { 0 }, 4 << 20, true };
+        auto m = GuestMemory::create(std::span(&spec, 1));
+        if (!m) {
+            invariant_failed("no memory for the virtio-mem region");
+        }
+        hotplug.emplace(std::move(m).value());
+        mem::MemOptions o;
+        o.region_size = 4 << 20;
+        o.block_size = 64 << 10;
+        o.requested_size = 1 << 20;
+        auto d = std::make_unique<mem::MemDevice>(*hotplug, hotplug->regions().front(), o);
+        mem_dev = d.get();
+        device = std::move(d);
+        break;
+    }
     default: {
         auto backend = std::make_unique<test::FakeBlockBackend>(1 << 20);
         disk = backend.get();
@@ -220,6 +242,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 case 1: (void)balloon_dev->request_stats(); break;
                 case 2: (void)balloon_dev->start_hinting(); break;
                 default: (void)balloon_dev->stop_hinting(); break;
+                }
+            } else if (mem_dev != nullptr) {
+                (void)mem_dev->resize(std::uint64_t { op.value % 64 } << 16); // a new requested size
+                if (mem_dev->plugged_size() > mem_dev->usable_region_size()) {
+                    invariant_failed("virtio-mem has blocks plugged outside its usable region");
                 }
             } else if (disk != nullptr) {
                 disk->complete_all();

@@ -7,7 +7,9 @@ nobody listens on is refused. On both transports. Runs where /dev/kvm works (scr
 The same boot carries virtio-balloon (tests/guest/tests/virtio-balloon): inflated through the API,
 the guest's MemTotal falls and, on mmio, the VMM's resident set with it; deflated, it comes back;
 on pci with free page reporting, memory the guest frees leaves the VMM's resident set; the
-statistics arrive."""
+statistics arrive. And virtio-mem (tests/guest/tests/virtio-mem): resized up by 1 GiB through the
+API, the guest's MemTotal and lsmem grow and it stores more than its boot RAM; resized to 0, the
+memory goes away again and the VMM's resident set falls."""
 import os
 import socket
 import subprocess
@@ -25,6 +27,8 @@ pytestmark = pytest.mark.kvm
 
 STREAM_BYTES = 100 << 20
 BALLOON_MIB = 64
+MEM_MIB = 1024
+MEM_FILL_MIB = 384  # more than the guest's 256 MiB of boot RAM
 
 
 def rss_kib(pid):
@@ -59,6 +63,30 @@ def balloon_steps(g, api_sock, reporting):
     assert g.wait_for("VIREO-AGENT: info balloon.deflated_memtotal=", timeout=90), g.output[-4000:]
     out["stats_later"] = api(api_sock, "balloon-stats", id="balloon0")
     out["deflated"] = balloon_status(api_sock)
+    return out
+
+
+def mem_status(api_sock):
+    return next(d for d in api(api_sock, "status")["result"]["devices"] if d["type"] == "mem")["device"]
+
+
+def mem_steps(g, api_sock):
+    """The host's half of the guest's virtio-mem test; returns what it measured."""
+    out = {}
+    assert g.wait_for("VIREO-AGENT: info mem.ready=", timeout=140), g.output[-4000:]
+    out["rss_before"] = rss_kib(g.proc.pid)
+    out["up"] = api(api_sock, "mem-resize", id="mem0", requested_size=f"{MEM_MIB}M")
+    assert g.wait_for("VIREO-AGENT: info mem.filled=", timeout=240), g.output[-4000:]
+    out["rss_filled"] = rss_kib(g.proc.pid)
+    out["plugged"] = mem_status(api_sock)
+    out["down"] = api(api_sock, "mem-resize", id="mem0", requested_size=0)
+    # The driver unplugs the free part and retries the rest only after a back-off of its own;
+    # once the guest has freed the file, a second request (a config interrupt) wakes it at once.
+    assert g.wait_for("VIREO-AGENT: info mem.released=", timeout=120), g.output[-4000:]
+    out["again"] = api(api_sock, "mem-resize", id="mem0", requested_size=0)
+    assert g.wait_for("VIREO-AGENT: info mem.unplugged_memtotal=", timeout=120), g.output[-4000:]
+    out["rss_after"] = rss_kib(g.proc.pid)
+    out["unplugged"] = mem_status(api_sock)
     return out
 
 
@@ -129,12 +157,14 @@ def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, g
     api_sock = os.path.join(d, "api.sock")
     peer = VsockHostPeer(uds)
     g = Guest([vireo, "run", "--kernel", guest_kernel, "--initrd", guest_initramfs, "--cmdline",
-               f"{BASE_CMDLINE} vireo.test=virtio-vsock,virtio-balloon vireo.balloon_mib={BALLOON_MIB} "
+               f"{BASE_CMDLINE} vireo.test=virtio-vsock,virtio-balloon,virtio-mem vireo.balloon_mib={BALLOON_MIB} "
+               f"vireo.mem_mib={MEM_MIB} vireo.mem_fill_mib={MEM_FILL_MIB} "
                f"vireo.balloon_reporting={reporting:d}", "--cpus", "2", "--memory", "256M", "--console", "stdio",
                "--api-socket", api_sock, "--device",
                # The driver takes a packed ring whenever it is offered: split on mmio, packed on pci.
                f"type=vsock,transport={transport},cid=7,uds_path={uds},packed={'off' if transport == 'mmio' else 'on'}",
-               "--device", f"type=balloon,transport={transport},id=balloon0,reporting={'on' if reporting else 'off'}"])
+               "--device", f"type=balloon,transport={transport},id=balloon0,reporting={'on' if reporting else 'off'}",
+               "--device", f"type=mem,transport={transport},id=mem0,region_size=2G"])
     host = HostSide(uds, api_sock)
     try:
         assert g.wait_for("VIREO-AGENT: info vsock.ready=", timeout=140), g.output[-4000:]
@@ -143,6 +173,7 @@ def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, g
         host.join(timeout=400)
         assert not host.is_alive(), "host side still running\n" + g.output[-3000:]
         balloon = balloon_steps(g, api_sock, reporting)
+        mem = mem_steps(g, api_sock)
         rc = g.wait(timeout=400)
     finally:
         g.kill()
@@ -152,7 +183,10 @@ def test_vsock_streams_seqpacket_and_socat_both_ways(vireo, kvm, guest_kernel, g
     assert report.tests.get("virtio-balloon") == ("pass", ""), report.summary() + g.output[-4000:]
     # The resident-set figures, for the record (the JUnit file's properties).
     record_property("balloon_rss_kib", {k: v for k, v in balloon.items() if k.startswith("rss_")})
+    record_property("mem_rss_kib", {k: v for k, v in mem.items() if k.startswith("rss_")})
     check_balloon(report.info, balloon, transport, reporting)
+    assert report.tests.get("virtio-mem") == ("pass", ""), report.summary() + g.output[-4000:]
+    check_mem(report.info, mem, transport)
     assert rc == 0
     assert host.error is None, host.error
     assert peer.errors == [], peer.errors
@@ -227,3 +261,31 @@ def check_balloon(info, b, transport, reporting):
         # The pages the balloon took were ones the guest had touched: the VMM's resident set
         # fell by at least 90 % of the balloon.
         assert before - after >= 0.9 * mib * 1024, (before, after, st)
+
+
+def check_mem(info, m, transport):
+    assert info["mem.transport"] == transport
+    # UNPLUGGED_INACCESSIBLE (1) is offered and Linux takes it; ACPI_PXM (0) is not offered.
+    features = info["mem.features"]
+    assert features[0] == "0" and features[1] == "1", features
+    assert m["up"]["ok"] and m["down"]["ok"] and m["again"]["ok"], m
+    total = int(info["mem.memtotal"])
+    # The guest's memory grew by what was plugged: MemTotal and the online memory blocks.
+    assert int(info["mem.plugged_memtotal"]) >= total + MEM_MIB * 1024 - 4096, info
+    assert int(info["mem.lsmem_plugged"]) >= int(info["mem.lsmem_before"]) + (MEM_MIB << 20), info
+    plugged = m["plugged"]
+    assert plugged["plugged_size"] == MEM_MIB << 20 and plugged["requested_size"] == MEM_MIB << 20, plugged
+    assert plugged["usable_region_size"] >= MEM_MIB << 20, plugged
+    # The guest stored more than its boot RAM holds; at least the excess lived in plugged
+    # memory, which the host had to back.
+    excess_kib = MEM_FILL_MIB * 1024 - total
+    assert int(info["mem.filled"]) >= MEM_FILL_MIB * 1024, info
+    assert m["rss_filled"] - m["rss_before"] >= 0.9 * excess_kib, m
+    # Unplugged: the guest's memory is what it booted with, and the host got the memory back.
+    assert int(info["mem.unplugged_memtotal"]) < total + 4096, info
+    assert int(info["mem.lsmem_unplugged"]) == int(info["mem.lsmem_before"]), info
+    st = m["unplugged"]
+    assert st["plugged_size"] == 0 and st["requested_size"] == 0, st
+    assert st["released_bytes"] >= MEM_MIB << 20, st
+    assert st["errors"] == 0 and st["bad_requests"] == 0 and st["discard_failures"] == 0, st
+    assert m["rss_filled"] - m["rss_after"] >= 0.9 * excess_kib, m

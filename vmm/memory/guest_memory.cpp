@@ -78,13 +78,14 @@ Result<MemoryRegion> map_region(const MemoryRegionSpec& spec, const MemoryOption
     }
     ::madvise(host, spec.size, MADV_DONTDUMP);
     return MemoryRegion(
-        spec.base, spec.size, host, map_size, map_base, std::move(fd), opt.hugepages ? HUGE_PAGE_SIZE : PAGE_SIZE);
+        spec.base, spec.size, host, map_size, map_base, std::move(fd), opt.hugepages ? HUGE_PAGE_SIZE : PAGE_SIZE,
+        spec.hotplug);
 }
 
 } // namespace
 
 MemoryRegion::MemoryRegion(GuestAddress base, std::uint64_t size, std::byte* host, std::size_t map_size,
-    std::byte* map_base, UniqueFd fd, std::uint64_t page_size) noexcept
+    std::byte* map_base, UniqueFd fd, std::uint64_t page_size, bool hotplug) noexcept
     : base_(base)
     , size_(size)
     , host_(host)
@@ -92,6 +93,7 @@ MemoryRegion::MemoryRegion(GuestAddress base, std::uint64_t size, std::byte* hos
     , map_base_(map_base)
     , fd_(std::move(fd))
     , page_size_(page_size)
+    , hotplug_(hotplug)
 {
 }
 
@@ -103,6 +105,7 @@ MemoryRegion::MemoryRegion(MemoryRegion&& o) noexcept
     , map_base_(std::exchange(o.map_base_, nullptr))
     , fd_(std::move(o.fd_))
     , page_size_(o.page_size_)
+    , hotplug_(o.hotplug_)
 {
 }
 
@@ -127,6 +130,10 @@ Result<GuestMemory> GuestMemory::create(std::span<const MemoryRegionSpec> specs,
             return fail(Errc::invalid_argument, "memory region {} at {:#x} overlaps or is out of order", i,
                 s.base.raw);
         }
+        if (i > 0 && specs[i - 1].hotplug && !s.hotplug) {
+            return fail(Errc::invalid_argument, "memory region {} at {:#x}: boot RAM after a hot-plug region", i,
+                s.base.raw);
+        }
         regions.push_back(VMM_TRY(map_region(s, options, i)));
     }
     return GuestMemory(std::move(regions));
@@ -136,9 +143,28 @@ std::uint64_t GuestMemory::total_size() const noexcept
 {
     std::uint64_t total = 0;
     for (const auto& r : regions_) {
-        total += r.size();
+        total += r.hotplug() ? 0 : r.size();
     }
     return total;
+}
+
+GuestAddress GuestMemory::ram_end() const noexcept
+{
+    GuestAddress end;
+    for (const auto& r : regions_) {
+        end = r.hotplug() ? end : r.end();
+    }
+    return end;
+}
+
+const MemoryRegion* GuestMemory::hotplug_region(GuestAddress base) const noexcept
+{
+    for (const auto& r : regions_) {
+        if (r.hotplug() && r.base() == base) {
+            return &r;
+        }
+    }
+    return nullptr;
 }
 
 std::byte* GuestMemory::host_ptr(GuestAddress gpa, std::uint64_t len) const noexcept

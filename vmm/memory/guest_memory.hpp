@@ -41,6 +41,10 @@ concept WireType = std::is_trivially_copyable_v<T> && std::has_unique_object_rep
 struct MemoryRegionSpec {
     GuestAddress base;
     std::uint64_t size = 0;
+    // A hot-plug region (virtio-mem's): mapped into the guest and reachable by device DMA like
+    // RAM, but not boot RAM: not in the e820 map, not where the loader puts anything, not counted
+    // by total_size(). Its driver plugs it block by block.
+    bool hotplug = false;
 };
 
 struct MemoryOptions {
@@ -52,7 +56,7 @@ struct MemoryOptions {
 class MemoryRegion {
 public:
     MemoryRegion(GuestAddress base, std::uint64_t size, std::byte* host, std::size_t map_size,
-        std::byte* map_base, UniqueFd fd, std::uint64_t page_size) noexcept;
+        std::byte* map_base, UniqueFd fd, std::uint64_t page_size, bool hotplug = false) noexcept;
     MemoryRegion(MemoryRegion&& o) noexcept;
     MemoryRegion& operator=(MemoryRegion&&) = delete;
     MemoryRegion(const MemoryRegion&) = delete;
@@ -66,6 +70,7 @@ public:
     [[nodiscard]] int fd() const noexcept { return fd_.get(); }
     // Of the host backing: 4 KiB, or 2 MiB with huge pages. What discard() can give back at once.
     [[nodiscard]] std::uint64_t page_size() const noexcept { return page_size_; }
+    [[nodiscard]] bool hotplug() const noexcept { return hotplug_; }
     [[nodiscard]] bool contains(GuestAddress gpa, std::uint64_t len) const noexcept
     {
         // Overflow-safe: never compute gpa + len.
@@ -80,11 +85,13 @@ private:
     std::byte* map_base_;
     UniqueFd fd_;
     std::uint64_t page_size_;
+    bool hotplug_;
 };
 
 class GuestMemory {
 public:
-    // Regions must be page aligned, non-empty, sorted and non-overlapping.
+    // Regions must be page aligned, non-empty, sorted and non-overlapping; hot-plug regions come
+    // after every boot RAM region.
     [[nodiscard]] static Result<GuestMemory> create(std::span<const MemoryRegionSpec> specs,
         const MemoryOptions& options = {});
 
@@ -95,7 +102,11 @@ public:
     ~GuestMemory() = default;
 
     [[nodiscard]] std::span<const MemoryRegion> regions() const noexcept { return regions_; }
+    // Boot RAM: the bytes of the regions that are not hot-plug regions, and where the last ends.
     [[nodiscard]] std::uint64_t total_size() const noexcept;
+    [[nodiscard]] GuestAddress ram_end() const noexcept;
+    // The hot-plug region that starts at `base`, or nullptr.
+    [[nodiscard]] const MemoryRegion* hotplug_region(GuestAddress base) const noexcept;
 
     // Host pointer to [gpa, gpa+len) when the whole range lies in one region; nullptr otherwise.
     // len 0 is valid at any address inside a region or at its end.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <iterator>
 
+#include "arch/x86_64/cpu/ram_layout.hpp"
 #include "arch/x86_64/layout.hpp"
 #include "virtio/devices/block/block_device.hpp"
 #include "virtio/devices/block/fault_backend.hpp"
@@ -78,6 +79,26 @@ Result<> plan_iommu(const config::VmConfig& cfg, VirtioPlan& plan)
     return {};
 }
 
+// Hot-plug regions go first in device memory, after the 64-bit PCI window: RAM the guest's
+// memory hot-plug adds must not overlap anything its firmware tables describe.
+Result<> plan_hotplug(const config::VmConfig& cfg, VirtioPlan& plan)
+{
+    const auto ram = x86::ram_layout(cfg.memory);
+    std::uint64_t next = x86::device_memory_start(ram.back().base.raw + ram.back().size);
+    for (auto& e : plan.entries) {
+        const std::uint64_t size = VMM_TRY(virtio::device_hotplug_size(*e.config));
+        if (size == 0) {
+            continue;
+        }
+        const std::uint64_t base = (next + x86::DEVICE_MEMORY_ALIGN - 1) / x86::DEVICE_MEMORY_ALIGN * x86::DEVICE_MEMORY_ALIGN;
+        e.hotplug = MemoryRegionSpec { GuestAddress { base }, size, true };
+        plan.hotplug.push_back(*e.hotplug);
+        next = base + size;
+    }
+    plan.device_memory_start = next;
+    return {};
+}
+
 } // namespace
 
 Result<VirtioPlan> plan_virtio(const config::VmConfig& cfg)
@@ -114,6 +135,7 @@ Result<VirtioPlan> plan_virtio(const config::VmConfig& cfg)
         plan.entries.push_back(e);
     }
     VMM_TRY(plan_iommu(cfg, plan));
+    VMM_TRY(plan_hotplug(cfg, plan));
     if (cfg.mmio_discovery == config::MmioDiscovery::cmdline) {
         plan.mmio_slots.clear(); // described on the command line instead of in the DSDT
     }
@@ -143,6 +165,9 @@ Result<std::unique_ptr<VirtioDevices>> VirtioDevices::create(
         resources.loop = ctx.loop;
         resources.cpus = ctx.cpus;
         resources.memory = ctx.memory;
+        if (e.hotplug) {
+            resources.hotplug_region = e.hotplug->base;
+        }
         resources.on_console_quit = ctx.on_console_quit;
         auto device = virtio::make_device(*e.config, resources);
         if (!device) {

@@ -39,11 +39,18 @@ struct VirtioPlan {
         // Behind the virtio-iommu: the endpoint ID (virtio-mmio: MMIO_ENDPOINT_BASE + slot;
         // virtio-pci: the BDF).
         std::optional<std::uint32_t> endpoint;
+        // The hot-plug memory the device brings (virtio-mem's region), placed after the 64-bit
+        // PCI window, each at a DEVICE_MEMORY_ALIGN boundary.
+        std::optional<MemoryRegionSpec> hotplug;
     };
     // virtio-mmio endpoint IDs start above every 16-bit PCI BDF.
     static constexpr std::uint32_t MMIO_ENDPOINT_BASE = 0x10000;
 
     std::vector<Entry> entries;
+    // Every entry's hot-plug region in address order (MemoryRegionSpec::hotplug), and where
+    // device memory goes after them (virtio-pmem windows).
+    std::vector<MemoryRegionSpec> hotplug;
+    std::uint64_t device_memory_start = 0;
     std::vector<acpi::MmioSlot> mmio_slots;
     // Index into entries of the "iommu" device, and the VIOT that describes what is behind it.
     std::optional<std::size_t> iommu;
@@ -120,8 +127,11 @@ public:
     [[nodiscard]] Result<nlohmann::json> net_announce(const std::string& id);
     // API "balloon-set" {"id", "size"}, "balloon-stats" {"id"}, "balloon-hint-start" and
     // "balloon-hint-stop" {"id"}: the balloon's target, its driver's statistics, and free page
-    // hinting rounds (balloon_commands.cpp). Loop thread.
+    // hinting rounds (memory_commands.cpp). Loop thread.
     [[nodiscard]] Result<nlohmann::json> balloon_command(const std::string& command, const nlohmann::json& request);
+    // API "mem-resize" {"id", "requested_size"}: the virtio-mem device's requested size, which
+    // its driver hears of with a config interrupt and then plugs or unplugs towards. Loop thread.
+    [[nodiscard]] Result<nlohmann::json> mem_resize(const nlohmann::json& request);
 
 private:
     struct Slot {

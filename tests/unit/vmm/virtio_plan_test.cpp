@@ -158,3 +158,35 @@ TEST_CASE("an IOMMU on virtio-pci and a PCI device behind it: VIOT nodes by BDF"
     CHECK_FALSE(plan->entries[2].endpoint);
     REQUIRE(plan->viot->mmio_endpoints.size() == 1);
 }
+
+TEST_CASE("virtio-mem regions go after the 64-bit PCI window, 1 GiB aligned, before other device memory",
+    "[vmm][virtio]")
+{
+    config::VmConfig cfg = with_devices(1, 0);
+    cfg.memory = 512ULL << 20;
+    for (const char* params : { R"({"region_size": "1536M"})", R"({"region_size": "2G"})" }) {
+        config::DeviceConfig d;
+        d.type = "mem";
+        d.transport = config::Transport::pci;
+        d.origin = fmt::format("devices[{}]", cfg.devices.size());
+        d.params = nlohmann::json::parse(params);
+        cfg.devices.push_back(d);
+    }
+    const auto plan = plan_virtio(cfg);
+    REQUIRE(plan);
+    const std::uint64_t start = x86::device_memory_start(512ULL << 20);
+    CHECK_FALSE(plan->entries[0].hotplug);
+    REQUIRE(plan->entries[1].hotplug);
+    REQUIRE(plan->entries[2].hotplug);
+    CHECK(plan->entries[1].hotplug->base.raw == start);
+    CHECK(plan->entries[1].hotplug->size == 1536ULL << 20);
+    CHECK(plan->entries[1].hotplug->hotplug);
+    CHECK(plan->entries[2].hotplug->base.raw == start + (2ULL << 30));
+    REQUIRE(plan->hotplug.size() == 2);
+    CHECK(plan->device_memory_start == start + (4ULL << 30));
+
+    // Without any, device memory starts where it always did; a bad region is the entry's error.
+    CHECK(plan_virtio(with_devices(1, 0))->device_memory_start == x86::device_memory_start(cfg.memory));
+    cfg.devices[1].params = nlohmann::json::parse(R"({"region_size": "1M"})");
+    CHECK_THAT(plan_virtio(cfg).error().describe(), Contains("devices[1] (type \"mem\")"));
+}

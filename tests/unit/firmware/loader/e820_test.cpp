@@ -7,6 +7,7 @@
 
 #include "arch/x86_64/e820.hpp"
 #include "arch/x86_64/layout.hpp"
+#include "firmware/loader/placement.hpp"
 #include "tests/unit/firmware/loader/loader_test_support.hpp"
 
 using namespace vmm;
@@ -80,4 +81,26 @@ TEST_CASE("a reserved device range in the hole is listed in address order betwee
     CHECK(map[2].addr + map[2].size == MEM_32BIT_HOLE_START);
     CHECK(map[3] == ecam);
     CHECK(map[4].addr == RAM_64BIT_START);
+}
+
+TEST_CASE("a hot-plug region is mapped but left out of the e820 map and of boot RAM", "[loader][e820]")
+{
+    auto specs = ram_layout(128 * MiB);
+    specs.push_back({ GuestAddress { 0x20'0000'0000 }, 256 * MiB, true });
+    auto mem = GuestMemory::create(specs);
+    REQUIRE(mem);
+    CHECK(build_e820(*mem) == build_e820(make_memory(128 * MiB)));
+    CHECK(mem->total_size() == 128 * MiB);
+    CHECK(mem->ram_end().raw == 128 * MiB);
+    CHECK(mem->contains(GuestAddress { 0x20'0000'0000 }, 256 * MiB)); // device DMA reaches it
+    REQUIRE(mem->hotplug_region(GuestAddress { 0x20'0000'0000 }) != nullptr);
+    CHECK(mem->hotplug_region(GuestAddress { 0 }) == nullptr);
+    // The initrd never lands there, however large the ceiling.
+    const auto at = place_initrd(*mem, MiB, HIGH_MEMORY_START, ~0ULL);
+    REQUIRE(at);
+    CHECK(*at < 128 * MiB);
+    // Boot RAM after a hot-plug region is refused.
+    specs[0] = { GuestAddress { 0 }, 256 * MiB, true };
+    specs[1] = { GuestAddress { 0x4000'0000 }, 256 * MiB, false };
+    CHECK_FALSE(GuestMemory::create(specs));
 }

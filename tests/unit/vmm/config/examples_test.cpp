@@ -13,6 +13,7 @@
 #include "test_support.hpp"
 #include "virtio/devices/balloon/balloon_config.hpp"
 #include "virtio/devices/block/block_config.hpp"
+#include "virtio/devices/mem/mem_config.hpp"
 #include "virtio/devices/net/net_config.hpp"
 #include "virtio/devices/pmem/pmem_config.hpp"
 #include "virtio/devices/scsi/scsi_config.hpp"
@@ -217,9 +218,10 @@ void check_schema_branch(const std::string& type, std::span<const std::string_vi
 
 } // namespace
 
-TEST_CASE("the schema's net, pmem, scsi and balloon entries name exactly the keys those devices read", "[config]")
+TEST_CASE("the schema's net, pmem, scsi, balloon and mem entries name exactly the keys those devices read", "[config]")
 {
     check_schema_branch("balloon", vmm::virtio::balloon::balloon_config_keys());
+    check_schema_branch("mem", vmm::virtio::mem::mem_config_keys());
     check_schema_branch("net", vmm::virtio::net::net_config_keys());
     check_schema_branch("pmem", vmm::virtio::pmem::pmem_config_keys());
     check_schema_branch("scsi", vmm::virtio::scsi::scsi_config_keys());

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-// The API's balloon commands.
+// The API's memory commands: the balloon's and virtio-mem's.
 #include "vmm/virtio/virtio_devices.hpp"
 
 #include "virtio/devices/balloon/balloon.hpp"
+#include "virtio/devices/mem/mem.hpp"
 #include "vmm/base/log.hpp"
 
 namespace vmm {
@@ -34,6 +35,18 @@ Result<nlohmann::json> VirtioDevices::balloon_command(const std::string& command
     // balloon-hint-stop
     VMM_TRY(b->stop_hinting());
     return b->status();
+}
+
+Result<nlohmann::json> VirtioDevices::mem_resize(const nlohmann::json& request)
+{
+    // {"command": "mem-resize", "id": "mem0", "requested_size": "1G" | 1073741824}
+    auto* m = dynamic_cast<virtio::mem::MemDevice*>(VMM_TRY(requested_device(request, "mem-resize", "mem")));
+    VMM_ASSERT(m != nullptr); // the registry builds a MemDevice for "mem"
+    const auto size = request.find("requested_size");
+    const std::uint64_t bytes = VMM_TRY(config::size_value(size == request.end() ? nullptr : &*size,
+        "mem-resize needs \"requested_size\", how much of its region the guest should have"));
+    VMM_TRY(m->resize(bytes));
+    return m->status();
 }
 
 } // namespace vmm
