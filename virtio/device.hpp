@@ -121,6 +121,12 @@ public:
     // has nothing beyond what the transport shows.
     [[nodiscard]] virtual nlohmann::json status() const { return nullptr; }
 
+    // Behind the IOMMU, whether a driver may decline VIRTIO_F_ACCESS_PLATFORM and have the device
+    // use guest-physical addresses (§6.1) instead of failing FEATURES_OK. Only for a device whose
+    // driver works on guest-physical pages by design: Linux's virtio-balloon clears the bit in
+    // its validate() and never maps its page lists through the DMA API.
+    [[nodiscard]] virtual bool physical_dma_allowed() const noexcept { return false; }
+
     // The guest-physical window the device needs, if any (see GuestWindow); the VMM asks once,
     // before the guest runs, maps it and calls place_guest_window() with its base.
     [[nodiscard]] virtual std::optional<GuestWindow> guest_window() const noexcept { return std::nullopt; }

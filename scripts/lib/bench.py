@@ -23,6 +23,7 @@ usage: scripts/bench [--rounds N] [--seconds S] [--out FILE] [--no-guest] [--no-
        scripts/bench --stress-boot N [--out FILE]
        scripts/bench --net [--rounds N] [--seconds S] [--sides SIDE,...] [--out FILE]
        scripts/bench --vsock [--rounds N] [--bytes SIZE] [--out FILE]
+       scripts/bench --balloon [--rounds N] [--mib MIB] [--cycles N] [--out FILE]
        bench.py --inside OUT JSON_SETTINGS   (the guest part, inside the sandbox)
 
 --stress-boot N boots a 2-vCPU guest N times under each of Vireo mmio, Vireo pci, QEMU microvm and
@@ -439,6 +440,11 @@ def main(argv):
                    help="only the vsock benchmark: Vireo's in-process vsock against QEMU's vhost-vsock, throughput "
                         "both ways and round trips (scripts/lib/bench_vsock.py)")
     p.add_argument("--bytes", default="256M", help="with --vsock: bytes per direction")
+    p.add_argument("--balloon", action="store_true",
+                   help="only the balloon benchmark: free page reporting against QEMU's, the VMM's resident set "
+                        "over a guest's allocate-and-free cycles (scripts/lib/bench_balloon.py)")
+    p.add_argument("--mib", type=int, default=256, help="with --balloon: MiB the guest stores per cycle")
+    p.add_argument("--cycles", type=int, default=3, help="with --balloon: allocate-and-free cycles per boot")
     p.add_argument("--sides", default="", metavar="SIDE,...",
                    help="with --net: which sides (default all: vireo-tap, qemu-tap, qemu-vhost, vireo-user, qemu-user)")
     p.add_argument("--sandbox-tcg", default="multi", metavar="MODE[,MODE]",
@@ -451,6 +457,10 @@ def main(argv):
         nbytes = int(a.bytes[:-1]) << {"K": 10, "M": 20, "G": 30}[a.bytes[-1].upper()] if a.bytes[-1].isalpha() \
             else int(a.bytes)
         return bench_vsock.main([os.path.abspath(out), str(a.rounds), str(nbytes)])
+    if a.balloon:
+        import bench_balloon
+        out = a.out if a.out != "bench-results.json" else "bench-balloon.json"
+        return bench_balloon.main([os.path.abspath(out), str(a.rounds), str(a.mib), str(a.cycles)])
     if a.net:
         import bench_net
         out = a.out if a.out != "bench-results.json" else "bench-net.json"

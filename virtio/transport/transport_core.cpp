@@ -131,8 +131,10 @@ bool TransportCore::accept_features() noexcept
         return false;
     }
     // §6.1: a device MAY fail FEATURES_OK when ACCESS_PLATFORM is offered and not accepted.
-    // Behind the IOMMU it must: guest-physical DMA would bypass the translation.
-    if (options_.dma.translated != nullptr && !has_feature(f, VIRTIO_F_ACCESS_PLATFORM)) {
+    // Behind the IOMMU it must, unless the device is one whose driver works on guest-physical
+    // pages by design: other DMA would bypass the translation.
+    if (options_.dma.translated != nullptr && !has_feature(f, VIRTIO_F_ACCESS_PLATFORM)
+        && !device_->physical_dma_allowed()) {
         VMM_LOG_GUEST(spdlog::level::warn,
             "{}: driver did not accept VIRTIO_F_ACCESS_PLATFORM for a device behind the IOMMU; FEATURES_OK refused",
             name());

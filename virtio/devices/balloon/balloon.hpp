@@ -56,6 +56,9 @@ public:
     void reset() noexcept override;
     void on_queue_notify(std::uint16_t queue_index) noexcept override;
     [[nodiscard]] nlohmann::json status() const override;
+    // Linux's driver declines VIRTIO_F_ACCESS_PLATFORM (virtballoon_validate): behind the IOMMU
+    // its queues then use guest-physical addresses, as its page frame numbers always do.
+    [[nodiscard]] bool physical_dma_allowed() const noexcept override { return true; }
 
     // The API. The target is rounded down to whole 4 KiB pages and limited to guest RAM.
     [[nodiscard]] Result<> set_target(std::uint64_t bytes);

@@ -4,6 +4,7 @@
 
 #include "tests/support/echo_device.hpp"
 #include "tests/support/transport_rig.hpp"
+#include "virtio/devices/balloon/balloon.hpp"
 
 namespace vmm::virtio::test {
 namespace {
@@ -135,6 +136,24 @@ TEST_CASE("a device behind the IOMMU offers ACCESS_PLATFORM and refuses FEATURES
         CHECK(has_feature(rig->driver().device_features(), VIRTIO_F_ACCESS_PLATFORM));
         CHECK_FALSE(rig->driver().negotiate_exactly(feature_bit(VIRTIO_F_VERSION_1)));
         CHECK(rig->driver().negotiate_exactly(feature_bit(VIRTIO_F_VERSION_1) | feature_bit(VIRTIO_F_ACCESS_PLATFORM)));
+    }
+}
+
+TEST_CASE("behind the IOMMU a balloon driver may decline ACCESS_PLATFORM and use guest-physical addresses",
+    "[virtio][transport]")
+{
+    for (auto t : all_transports()) {
+        INFO(to_string(t));
+        FakeGuest other;
+        TransportOptions options;
+        options.dma.translated = &other.dma();
+        auto rig = make_rig(t, std::make_unique<balloon::BalloonDevice>(other.memory(), balloon::BalloonOptions {}),
+            std::move(options));
+
+        CHECK(has_feature(rig->driver().device_features(), VIRTIO_F_ACCESS_PLATFORM));
+        // What Linux's virtballoon_validate() leaves: no ACCESS_PLATFORM.
+        CHECK(rig->driver().negotiate_exactly(feature_bit(VIRTIO_F_VERSION_1)));
+        CHECK(rig->core().negotiated_features() == feature_bit(VIRTIO_F_VERSION_1));
     }
 }
 

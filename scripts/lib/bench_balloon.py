@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""scripts/bench --balloon: free page reporting, Vireo's virtio-balloon against QEMU's, in one
+sandbox, interleaved (ABBA).
+
+Each side boots the same kernel and initramfs with 2 vCPUs and 512 MiB on virtio-pci, with a
+balloon that reports free pages, and runs the guest's bench-balloon: idle, then CYCLES times
+store MIB MiB in a tmpfs file, delete it, and idle while the host watches. The host samples the
+VMM's resident set (VmRSS) every 100 ms:
+
+  vireo   Vireo, --device type=balloon,transport=pci,reporting=on
+  qemu    QEMU q35, -device virtio-balloon-pci,free-page-reporting=on
+
+Per side: the idle resident set (median over the idle seconds), the peak of each cycle, the
+seconds from the guest's "freed" to the first sample within 10 % of the idle resident set (none
+when it never got there before the next cycle), and the guest's store throughput (MiB/s, from
+its own clock): the first cycle touches fresh memory on both sides; later ones touch pages the
+host took back. Only ratios within a run mean anything.
+
+usage: bench_balloon.py OUT_JSON ROUNDS MIB CYCLES      (outside: runs sandboxes)
+       bench_balloon.py --inside OUT_JSON ROUNDS MIB CYCLES
+"""
+import json
+import os
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "system"))
+
+from vmm import BASE_CMDLINE  # noqa: E402
+
+SIDES = ["vireo", "qemu"]
+IDLE_SECONDS = 5
+PAUSE_SECONDS = 15
+SAMPLE_SECONDS = 0.1
+WITHIN = 1.10  # "back": at most 10 % above the idle resident set
+
+
+def argv_for(side, kernel, initramfs, mib, cycles):
+    cmdline = (f"{BASE_CMDLINE} vireo.test=bench-balloon vireo.bench_mib={mib} vireo.bench_cycles={cycles} "
+               f"vireo.bench_idle={IDLE_SECONDS} vireo.bench_pause={PAUSE_SECONDS}")
+    if side == "vireo":
+        return [str(ROOT / "build" / "vireo"), "run", "--kernel", kernel, "--initrd", initramfs, "--cmdline", cmdline,
+                "--cpus", "2", "--memory", "512M", "--console", "stdio",
+                "--device", "type=balloon,transport=pci,reporting=on"]
+    return ["qemu-system-x86_64", "-accel", "kvm", "-M", "q35", "-cpu", "host", "-smp", "2", "-m", "512M",
+            "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio",
+            "-kernel", kernel, "-initrd", initramfs, "-append", cmdline,
+            "-device", "virtio-balloon-pci,free-page-reporting=on"]
+
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+
+
+def run_side(side, kernel, initramfs, mib, cycles):
+    proc = subprocess.Popen(argv_for(side, kernel, initramfs, mib, cycles), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    output, events, samples = [], [], []
+    stop = threading.Event()
+
+    def read():
+        for line in iter(proc.stdout.readline, b""):
+            text = line.decode("utf-8", "replace")
+            output.append(text)
+            m = re.search(r"VIREO-AGENT: info bench\.(ready|alloc_cs|freed|done)=(.*)", text)
+            if m:
+                events.append((time.monotonic(), m.group(1), m.group(2).strip()))
+
+    def sample():
+        while not stop.is_set():
+            v = rss_kib(proc.pid)
+            if v is not None:
+                samples.append((time.monotonic(), v))
+            time.sleep(SAMPLE_SECONDS)
+
+    threads = [threading.Thread(target=read, daemon=True), threading.Thread(target=sample, daemon=True)]
+    for t in threads:
+        t.start()
+    result = {"side": side}
+    try:
+        rc = proc.wait(timeout=300 + cycles * (PAUSE_SECONDS + 120))
+        result["exit"] = rc
+    except subprocess.TimeoutExpired:
+        result["error"] = "timeout"
+        os.killpg(proc.pid, 9)
+        proc.wait()
+    stop.set()
+    threads[0].join(timeout=10)
+    result.update(analyse(events, samples, mib, cycles))
+    if result.get("recovery_s") is None or len(result["recovery_s"]) != cycles:
+        result["output_tail"] = "".join(output)[-3000:]
+    return result
+
+
+def analyse(events, samples, mib, cycles):
+    """Idle resident set, per-cycle peak and recovery time, and the guest's store throughput."""
+    at = {}
+    allocs = {}
+    for t, kind, value in events:
+        if kind == "alloc_cs":
+            cycle, cs = value.split()
+            allocs[int(cycle)] = int(cs)
+        elif kind == "freed":
+            at[("freed", int(value))] = t
+        else:
+            at[(kind, None)] = t
+    ready = at.get(("ready", None))
+    if ready is None or not samples:
+        return {"error": "the guest did not get ready"}
+    idle = [v for t, v in samples if ready + 1 <= t <= ready + IDLE_SECONDS - 0.5]
+    idle_kib = statistics.median(idle) if idle else None
+    out = {"idle_kib": idle_kib, "peak_kib": [], "recovery_s": [], "store_mib_s": []}
+    for c in range(cycles):
+        freed = at.get(("freed", c))
+        if freed is None or idle_kib is None:
+            break
+        end = at.get(("freed", c + 1), at.get(("done", None), freed + PAUSE_SECONDS))
+        start = at.get(("freed", c - 1), ready + IDLE_SECONDS) if c > 0 else ready + IDLE_SECONDS
+        out["peak_kib"].append(max((v for t, v in samples if start <= t <= end), default=None))
+        back = next((t for t, v in samples if freed <= t <= end and v <= WITHIN * idle_kib), None)
+        out["recovery_s"].append(round(back - freed, 2) if back is not None else None)
+        cs = allocs.get(c)
+        out["store_mib_s"].append(round(mib * 100 / cs, 1) if cs else None)
+    return out
+
+
+def plan(rounds):
+    return [(r, side) for r in range(rounds) for side in (SIDES if r % 2 == 0 else list(reversed(SIDES)))]
+
+
+def inside(out, rounds, mib, cycles):
+    kernel = os.environ["VIREO_GUEST_KERNEL"]
+    initramfs = os.environ["VIREO_GUEST_INITRAMFS"]
+    runs = json.loads(pathlib.Path(out).read_text()) if os.path.exists(out) else []
+    done = {(r["round"], r["side"]) for r in runs}
+    for r, side in plan(rounds):
+        if (r, side) in done:
+            continue
+        res = run_side(side, kernel, initramfs, mib, cycles)
+        res["round"] = r
+        runs.append(res)
+        print(f"bench-balloon: round {r} {side}: " + json.dumps({k: v for k, v in res.items() if k != "output_tail"}),
+              file=sys.stderr, flush=True)
+        pathlib.Path(out).write_text(json.dumps(runs, indent=1))
+
+
+def summarize(runs):
+    out = {}
+    for side in SIDES:
+        mine = [r for r in runs if r["side"] == side and "idle_kib" in r]
+        recovery = [x for r in mine for x in r["recovery_s"]]
+        first = [r["store_mib_s"][0] for r in mine if r["store_mib_s"] and r["store_mib_s"][0]]
+        later = [x for r in mine for x in r["store_mib_s"][1:] if x]
+        out[side] = {
+            "boots": len(mine),
+            "idle_mib": statistics.median(r["idle_kib"] for r in mine) / 1024 if mine else None,
+            "peak_mib": statistics.median(p for r in mine for p in r["peak_kib"] if p) / 1024 if mine else None,
+            "recovery_s": statistics.median(x for x in recovery if x is not None)
+            if any(x is not None for x in recovery) else None,
+            "not_recovered": sum(1 for x in recovery if x is None),
+            "cycles": len(recovery),
+            "store_first_mib_s": statistics.median(first) if first else None,
+            "store_later_mib_s": statistics.median(later) if later else None,
+        }
+    return out
+
+
+def table(summary):
+    rows = [("idle_mib", "idle resident set (MiB)"), ("peak_mib", "peak resident set (MiB)"),
+            ("recovery_s", "seconds from free to within 10 % of idle (median)"),
+            ("store_first_mib_s", "guest store, fresh memory (MiB/s)"),
+            ("store_later_mib_s", "guest store, memory given back (MiB/s)")]
+    a, b = summary.get("vireo", {}), summary.get("qemu", {})
+    lines = ["| measure | vireo | qemu | ratio |", "|---|---|---|---|"]
+    for key, label in rows:
+        x, y = a.get(key), b.get(key)
+        ratio = f"{x / y:.2f}" if x and y else "-"
+        lines.append(f"| {label} | {x:.4g} | {y:.4g} | {ratio} |" if x is not None and y is not None
+                     else f"| {label} | {x} | {y} | - |")
+    lines.append(f"| cycles not back within {PAUSE_SECONDS} s | {a.get('not_recovered')} of {a.get('cycles')} "
+                 f"| {b.get('not_recovered')} of {b.get('cycles')} | - |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    if argv and argv[0] == "--inside":
+        inside(argv[1], int(argv[2]), int(argv[3]), int(argv[4]))
+        return 0
+    out, rounds, mib, cycles = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
+    env = dict(os.environ)
+    for var, args in (("VIREO_GUEST_KERNEL", ["guest-kernel", "--print", "bzimage"]),
+                      ("VIREO_GUEST_INITRAMFS", ["guest-initramfs"])):
+        if not env.get(var):
+            env[var] = subprocess.run([str(ROOT / "scripts" / args[0]), *args[1:]], check=True,
+                                      stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[0]
+    raw = os.path.join(tempfile.mkdtemp(prefix="vireo-bench-balloon-"), "runs.json")
+    sandboxes = 0
+    while sandboxes < 4:
+        done = len(json.loads(pathlib.Path(raw).read_text())) if os.path.exists(raw) else 0
+        left = len(plan(rounds)) - done
+        if left == 0:
+            break
+        sandboxes += 1
+        rc = subprocess.run([str(ROOT / "scripts" / "sandbox"), "--memory", "4G",
+                             "--timeout", str(600 + left * (300 + cycles * PAUSE_SECONDS)),
+                             "--", "sh", "-c", 'export TMPDIR=$VIREO_SANDBOX_TMPFS; exec "$@"', "sh",
+                             "/usr/bin/python3", str(pathlib.Path(__file__).resolve()), "--inside", raw, str(rounds),
+                             str(mib), str(cycles)], cwd=ROOT, env=env).returncode
+        if rc != 0:
+            print(f"bench-balloon: the nested VM ended with status {rc} after {done} boots", file=sys.stderr)
+    if not os.path.exists(raw):
+        print("bench-balloon: no results", file=sys.stderr)
+        return 1
+    runs = json.loads(pathlib.Path(raw).read_text())
+    summary = summarize(runs)
+    pathlib.Path(out).write_text(json.dumps({"rounds": rounds, "mib": mib, "cycles": cycles, "sandboxes": sandboxes,
+                                             "runs": runs, "summary": summary}, indent=1))
+    print(table(summary))
+    print(f"{len(runs)} boots in {sandboxes} nested VM(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
