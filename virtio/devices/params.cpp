@@ -89,6 +89,21 @@ Result<std::string> as_nonempty_string(const json& v, std::string_view where)
     return s;
 }
 
+Result<std::uint64_t> as_size(const json& v, std::string_view where, std::uint64_t max)
+{
+    if (!v.is_string()) {
+        return as_uint(v, where, 0, max);
+    }
+    auto parsed = config::parse_size(v.get<std::string>());
+    if (!parsed) {
+        return fail(Errc::invalid_argument, "\"{}\": {}", where, parsed.error().describe());
+    }
+    if (*parsed > max) {
+        return fail(Errc::invalid_argument, "\"{}\": {} bytes is more than {}", where, *parsed, max);
+    }
+    return *parsed;
+}
+
 Result<std::uint64_t> as_uint(const json& v, std::string_view where, std::uint64_t min, std::uint64_t max)
 {
     const auto n = config::detail::integral_value(v);

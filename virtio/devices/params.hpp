@@ -44,6 +44,8 @@ struct Element {
 // A whole number in [min, max] (2.0 and 1e3 count, as in the rest of the config).
 [[nodiscard]] Result<std::uint64_t> as_uint(
     const nlohmann::json& v, std::string_view where, std::uint64_t min, std::uint64_t max);
+// A byte count: a whole number, or a size string ("512M", config::parse_size), at most `max`.
+[[nodiscard]] Result<std::uint64_t> as_size(const nlohmann::json& v, std::string_view where, std::uint64_t max);
 // The index of the string value among `names`.
 [[nodiscard]] Result<std::size_t> as_choice(
     const nlohmann::json& v, std::string_view where, std::span<const std::string_view> names);

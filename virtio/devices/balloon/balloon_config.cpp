@@ -17,17 +17,11 @@ constexpr std::uint64_t MAX_STATS_INTERVAL = 24 * 3600;
 
 Result<std::uint64_t> parse_size(const nlohmann::json& v)
 {
-    if (v.is_string()) {
-        auto parsed = config::parse_size(v.get<std::string>());
-        if (!parsed) {
-            return fail(Errc::invalid_argument, "\"size\": {}", parsed.error().describe());
-        }
-        if (*parsed > MAX_SIZE) {
-            return fail(Errc::invalid_argument, "\"size\": {} bytes is more than a balloon holds (16 TiB)", *parsed);
-        }
-        return *parsed;
+    const std::uint64_t bytes = VMM_TRY(params::as_size(v, "size", UINT64_MAX));
+    if (bytes > MAX_SIZE) {
+        return fail(Errc::invalid_argument, "\"size\": {} bytes is more than a balloon holds (16 TiB)", bytes);
     }
-    return params::as_uint(v, "size", 0, MAX_SIZE);
+    return bytes;
 }
 
 } // namespace

@@ -12,18 +12,6 @@ namespace {
 constexpr std::array<std::string_view, 4> MEM_KEYS { "region_size", "block_size", "requested_size", "node" };
 constexpr std::uint64_t MIN_BLOCK_SIZE = 4096;
 
-Result<std::uint64_t> mem_size(const nlohmann::json& v, std::string_view key)
-{
-    if (v.is_string()) {
-        auto parsed = config::parse_size(v.get<std::string>());
-        if (!parsed) {
-            return fail(Errc::invalid_argument, "\"{}\": {}", key, parsed.error().describe());
-        }
-        return *parsed;
-    }
-    return params::as_uint(v, key, 0, UINT64_MAX);
-}
-
 } // namespace
 
 std::span<const std::string_view> mem_config_keys() noexcept
@@ -40,12 +28,12 @@ Result<MemOptions> parse_mem_config(const config::DeviceConfig& entry)
     if (region == nullptr) {
         return fail(Errc::invalid_argument, "\"region_size\" is required: the most memory the device can add, e.g. \"4G\"");
     }
-    o.region_size = VMM_TRY(mem_size(*region, "region_size"));
+    o.region_size = VMM_TRY(params::as_size(*region, "region_size", UINT64_MAX));
     if (const auto* v = params::find(p, "block_size")) {
-        o.block_size = VMM_TRY(mem_size(*v, "block_size"));
+        o.block_size = VMM_TRY(params::as_size(*v, "block_size", UINT64_MAX));
     }
     if (const auto* v = params::find(p, "requested_size")) {
-        o.requested_size = VMM_TRY(mem_size(*v, "requested_size"));
+        o.requested_size = VMM_TRY(params::as_size(*v, "requested_size", UINT64_MAX));
     }
     if (const auto* v = params::find(p, "node")) {
         o.node = static_cast<std::uint16_t>(VMM_TRY(params::as_uint(*v, "node", 0, UINT16_MAX)));
