@@ -85,6 +85,21 @@ _VCPU_LINE = re.compile(r"vCPU \d+: (\S+)[^\n]*")
 # into its guard page. Seen with QEMU and Vireo as the nested VM's VMM alike.
 _L1_SOFT_LOCKUP = re.compile(r"soft lockup - CPU#\d+ stuck for \d+s! \[([^\]:]+)")
 _L1_STACK_OVERFLOW = re.compile(r"stack guard page was hit.*?RIP: 0010:(exc_page_fault|error_entry)", re.S)
+# The same when the console tail starts below the "stack guard page" line: the faulting address
+# (CR2) lies just under the handler's stack pointer, at the bottom of its stack.
+_L1_OOPS_REGS = re.compile(
+    r"RIP: 0010:(exc_page_fault|error_entry)\+\S*\s+.*?RSP: 0018:([0-9a-f]+).*?CR2: ([0-9a-f]+)", re.S)
+
+
+def l1_stack_overflow(text):
+    """The nested VM kernel's recursive page fault down into its stack's guard page, or None."""
+    m = _L1_STACK_OVERFLOW.search(text)
+    if m:
+        return m.group(1)
+    m = _L1_OOPS_REGS.search(text)
+    if m and 0 < int(m.group(2), 16) - int(m.group(3), 16) <= 64:
+        return m.group(1)
+    return None
 
 
 def sandbox_failure(rc, stderr):
@@ -95,9 +110,9 @@ def sandbox_failure(rc, stderr):
     lockup = _L1_SOFT_LOCKUP.search(stderr or "")
     if lockup:
         why += f"; nested VM kernel: soft lockup in {lockup.group(1)} (a vCPU thread never left the emulated guest)"
-    m = _L1_STACK_OVERFLOW.search(stderr or "")
-    if m:
-        why += f"; nested VM kernel: stack overflow in {m.group(1)} (page fault with a foreign GS base)"
+    where = l1_stack_overflow(stderr or "")
+    if where:
+        why += f"; nested VM kernel: stack overflow in {where} (page fault with a foreign GS base)"
     return why
 
 

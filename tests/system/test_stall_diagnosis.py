@@ -171,6 +171,24 @@ def test_only_the_nested_emulators_signatures_are_retried(text, signature):
     assert _kvm_tests().nested_signature(text) == signature
 
 
+# The nested VM kernel's console tail when the sandbox died (this one from a run whose tail began
+# below the "stack guard page was hit" line).
+L1_OOPS = ("[  125.693315] RIP: 0010:error_entry+0x17/0x130\n"
+           "[  125.693315] RSP: 0018:ffffc9000061c000 EFLAGS: 00000083\n"
+           "[  125.693315] CR2: ffffc9000061bff8 CR3: 0000000100a38000 CR4: 00000000003506f0\n"
+           "[  125.693315] Kernel panic - not syncing: Fatal exception in interrupt\n")
+
+
+def test_the_nested_kernels_stack_overflow_is_named_when_the_sandbox_dies():
+    kt = _kvm_tests()
+    assert "stack overflow in error_entry" in kt.sandbox_failure(125, L1_OOPS)
+    assert "stack overflow in exc_page_fault" in kt.sandbox_failure(
+        125, "BUG: stack guard page was hit at 0x1\nRIP: 0010:exc_page_fault+0x1/0x2\n")
+    # A fault far from the stack pointer is some other oops: not named.
+    assert "stack overflow" not in kt.sandbox_failure(125, L1_OOPS.replace("CR2: ffffc9000061bff8", "CR2: 0000000000000010"))
+    assert kt.sandbox_failure(125, "") == "the sandbox failed (status 125)"
+
+
 def test_a_testcase_maps_back_to_its_pytest_node():
     import xml.etree.ElementTree as ET
     case = ET.fromstring('<testcase classname="tests.system.test_vmm_boot" name="test_x[1-128M-128]"/>')
