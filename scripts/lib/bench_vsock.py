@@ -36,6 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
 from bench import cpu_seconds  # noqa: E402
+from bench_sandbox import guest_env, run_in_sandboxes  # noqa: E402
 from vmm import BASE_CMDLINE  # noqa: E402
 
 SIDES = ["vireo", "qemu-vhost"]
@@ -239,26 +240,10 @@ def main(argv):
         inside(argv[1], int(argv[2]), int(argv[3]))
         return 0
     out, rounds, nbytes = argv[0], int(argv[1]), int(argv[2])
-    env = dict(os.environ)
-    for var, args in (("VIREO_GUEST_KERNEL", ["guest-kernel", "--print", "bzimage"]),
-                      ("VIREO_GUEST_INITRAMFS_BENCH", ["guest-initramfs", "--with", "bench"])):
-        if not env.get(var):
-            env[var] = subprocess.run([str(ROOT / "scripts" / args[0]), *args[1:]], check=True,
-                                      stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[0]
+    env = guest_env("VIREO_GUEST_KERNEL", "VIREO_GUEST_INITRAMFS_BENCH")
     raw = os.path.join(tempfile.mkdtemp(prefix="vireo-bench-vsock-"), "runs.json")
-    sandboxes = 0
-    while sandboxes < 4:
-        done = len(json.loads(pathlib.Path(raw).read_text())) if os.path.exists(raw) else 0
-        left = len(plan(rounds)) - done
-        if left == 0:
-            break
-        sandboxes += 1
-        rc = subprocess.run([str(ROOT / "scripts" / "sandbox"), "--memory", "4G", "--timeout", str(600 + left * 400),
-                             "--", "sh", "-c", 'export TMPDIR=$VIREO_SANDBOX_TMPFS; exec "$@"', "sh",
-                             "/usr/bin/python3", str(pathlib.Path(__file__).resolve()), "--inside", raw, str(rounds),
-                             str(nbytes)], cwd=ROOT, env=env).returncode
-        if rc != 0:
-            print(f"bench-vsock: the nested VM ended with status {rc} after {done} boots", file=sys.stderr)
+    sandboxes = run_in_sandboxes(pathlib.Path(__file__).resolve(), raw, len(plan(rounds)), [rounds, nbytes], env,
+                                 400, "bench-vsock")
     if not os.path.exists(raw):
         print("bench-vsock: no results", file=sys.stderr)
         return 1

@@ -61,11 +61,11 @@ std::uint64_t MemDevice::wanted_usable() const noexcept
     if (requested_size_ == 0) {
         return 0;
     }
-    // Invariant: requested_size_ <= region_size (resize() and the config check it), so no
-    // overflow; the result is a multiple of block_size.
+    // Invariant: requested_size_ <= region_size <= 1 TiB (resize() and the config check them),
+    // so no overflow; region_size is a multiple of block_size, so rounding up stays inside it.
     const std::uint64_t bs = options_.block_size;
     const std::uint64_t want = std::min(options_.region_size, requested_size_ + USABLE_EXTENT);
-    return std::min(options_.region_size, (want + bs - 1) / bs * bs);
+    return (want + bs - 1) / bs * bs;
 }
 
 void MemDevice::grow_usable() noexcept

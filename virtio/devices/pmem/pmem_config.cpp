@@ -28,16 +28,7 @@ std::string suggested_size(std::uint64_t bytes)
 
 Result<std::uint64_t> parse_pmem_size(const nlohmann::json& v)
 {
-    std::uint64_t bytes = 0;
-    if (v.is_string()) {
-        auto parsed = config::parse_size(v.get<std::string>());
-        if (!parsed) {
-            return fail(Errc::invalid_argument, "\"size\": {}", parsed.error().describe());
-        }
-        bytes = *parsed;
-    } else {
-        bytes = VMM_TRY(params::as_uint(v, "size", 1, PMEM_MAX_SIZE));
-    }
+    const std::uint64_t bytes = VMM_TRY(params::as_size(v, "size", UINT64_MAX));
     if (bytes == 0 || bytes > PMEM_MAX_SIZE || bytes % PmemDevice::ALIGN != 0) {
         return fail(Errc::invalid_argument,
             "\"size\": {} bytes is not a multiple of 2 MiB between 2 MiB and 1 TiB (Linux maps the range in 2 MiB "

@@ -19,16 +19,7 @@ constexpr std::uint64_t MAX_PAUSE_MS = 24ULL * 3600 * 1000;
 
 Result<std::uint32_t> parse_buffer_size(const nlohmann::json& v)
 {
-    std::uint64_t n = 0;
-    if (v.is_string()) {
-        auto size = config::parse_size(v.get<std::string>());
-        if (!size) {
-            return fail(Errc::invalid_argument, "buffer_size: {}", size.error().describe());
-        }
-        n = *size;
-    } else {
-        n = VMM_TRY(params::as_uint(v, "buffer_size", 0, UINT64_MAX));
-    }
+    const std::uint64_t n = VMM_TRY(params::as_size(v, "buffer_size", UINT64_MAX));
     if (n < VsockOptions::MIN_BUFFER || n > VsockOptions::MAX_BUFFER) {
         return fail(Errc::invalid_argument, "buffer_size: {} is outside 4096 (4K) .. 67108864 (64M)", n);
     }
