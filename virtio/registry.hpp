@@ -27,10 +27,10 @@ struct DeviceResources {
     const GuestMemory* memory = nullptr;
     // Where the hot-plug region this entry asked for (DeviceKind::hotplug_size) starts in
     // `memory`: virtio-mem's region.
-    std::optional<GuestAddress> hotplug_region;
+    std::optional<GuestAddress> hotplug_region {};
     // Stops the VM: what the quit key (Ctrl-A x) does on a console port attached to the
     // terminal, whose raw mode leaves no other way out. May be empty.
-    std::function<void()> on_console_quit;
+    std::function<void()> on_console_quit {};
 };
 
 // Builds a device from its config entry (entry.params holds its own keys). make_device()
