@@ -23,7 +23,7 @@ usage: scripts/bench [--rounds N] [--seconds S] [--out FILE] [--no-guest] [--no-
        scripts/bench --stress-boot N [--out FILE]
        scripts/bench --net [--rounds N] [--seconds S] [--sides SIDE,...] [--out FILE]
        scripts/bench --vsock [--rounds N] [--bytes SIZE] [--out FILE]
-       scripts/bench --balloon [--rounds N] [--mib MIB] [--cycles N] [--out FILE]
+       scripts/bench --balloon [--rounds N] [--mib MIB] [--cycles N] [--sides SIDE,...] [--out FILE]
        bench.py --inside OUT JSON_SETTINGS   (the guest part, inside the sandbox)
 
 --stress-boot N boots a 2-vCPU guest N times under each of Vireo mmio, Vireo pci, QEMU microvm and
@@ -446,7 +446,9 @@ def main(argv):
     p.add_argument("--mib", type=int, default=256, help="with --balloon: MiB the guest stores per cycle")
     p.add_argument("--cycles", type=int, default=3, help="with --balloon: allocate-and-free cycles per boot")
     p.add_argument("--sides", default="", metavar="SIDE,...",
-                   help="with --net: which sides (default all: vireo-tap, qemu-tap, qemu-vhost, vireo-user, qemu-user)")
+                   help="with --net: which sides (default all: vireo-tap, qemu-tap, qemu-vhost, vireo-user, qemu-user); "
+                        "with --balloon: vireo,qemu plus vireo-noreport,qemu-noreport for the baseline without "
+                        "reporting")
     p.add_argument("--sandbox-tcg", default="multi", metavar="MODE[,MODE]",
                    help="with --stress-boot: the sandbox's TCG thread modes, alternated by round "
                         "(multi, single or both)")
@@ -460,7 +462,7 @@ def main(argv):
     if a.balloon:
         import bench_balloon
         out = a.out if a.out != "bench-results.json" else "bench-balloon.json"
-        return bench_balloon.main([os.path.abspath(out), str(a.rounds), str(a.mib), str(a.cycles)])
+        return bench_balloon.main([os.path.abspath(out), str(a.rounds), str(a.mib), str(a.cycles), a.sides])
     if a.net:
         import bench_net
         out = a.out if a.out != "bench-results.json" else "bench-net.json"
