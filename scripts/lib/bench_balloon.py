@@ -63,6 +63,8 @@ def argv_for(side, kernel, initramfs, mib, cycles):
                 "--device", f"type=balloon,transport=pci,reporting={'on' if reporting else 'off'}"]
     return ["qemu-system-x86_64", "-accel", "kvm", "-M", "q35", "-cpu", "host", "-smp", "2", "-m", "512M",
             "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio",
+            # Threads named by kind ("CPU 0/KVM"), so that the vCPUs' CPU time is told apart.
+            "-name", "bench,debug-threads=on",
             "-kernel", kernel, "-initrd", initramfs, "-append", cmdline,
             "-device", f"virtio-balloon-pci,free-page-reporting={'on' if reporting else 'off'}"]
 
