@@ -34,6 +34,9 @@ note of issue 11):
   after VMRUN in __svm_vcpu_run: the emulator wrote the L1 host's return address into the L2
   guest's state, and the guest faults at it for ever. Under Vireo and QEMU alike this is the
   "CPU stuck from early boot" RCU stall.
+- `early-cpu-stall-qemu`: the same stall under QEMU (the reference test), which shows no vCPU
+  state: RCU names a CPU that handled fewer than 100 softirqs since it came up (it stopped
+  right after its bring-up) and the test ended QEMU on its timeout.
 
 Anything else is never retried: an RCU stall or a timeout without one of these (a vCPU held in the
 VMM, say), or an ordinary failed assertion. A retried test that passes is named at the end, with
@@ -135,6 +138,18 @@ def exception_livelock(text):
     return any(int(m.group(1)) >= 20 for m in _EXCEPTION_LIVELOCK.finditer(text))
 
 
+# RCU's line for a stalled CPU: "1-...0: (1 GPs behind) idle=8624/0/0x1 softirq=28/34 fqs=1050".
+_RCU_STALLED_CPU = re.compile(r"rcu: \t?\s*\d+-\S*: \(\d+ GPs behind\) idle=\S+ softirq=(\d+)/(\d+)")
+
+
+def early_cpu_stall_qemu(text):
+    """QEMU's guest with a CPU that stalled right after bring-up (the exception livelock, which
+    QEMU cannot show), ended by the test's timeout."""
+    if "qemu-system-x86_64: terminating on signal" not in text:
+        return False
+    return any(int(m.group(2)) < 100 for m in _RCU_STALLED_CPU.finditer(text))
+
+
 def nested_signature(text):
     """The name of the nested-emulator signature in a failure's text, or None."""
     for name, pattern in NESTED_SIGNATURES:
@@ -145,6 +160,8 @@ def nested_signature(text):
         return "spinlock-livelock"
     if exception_livelock(plain):
         return "exception-livelock"
+    if early_cpu_stall_qemu(plain):
+        return "early-cpu-stall-qemu"
     return None
 
 

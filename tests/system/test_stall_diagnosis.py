@@ -144,6 +144,14 @@ SPINNING = ("[test harness: vCPU state, no exit within 140 s]\n"
             "<queued_spin_lock_slowpath+0x1a> rsp 0x0 rflags 0x2 (interrupts off)\n")
 
 
+# The reference test's QEMU microvm guest as a CI run ended it (the JUnit text, escaped).
+QEMU_EARLY_STALL = ("[    0.396385] PCI: Fatal: No config space access function found&#10;"
+                    "[   29.409471] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:&#10;"
+                    "[   29.413132] rcu: \t1-...0: (1 GPs behind) idle=8624/0/0x1 softirq=28/34 fqs=1050&#10;"
+                    "[   29.413132] rcu: \t(detected by 0, t=5255 jiffies, g=-1139, q=242 ncpus=2)&#10;"
+                    "qemu-system-x86_64: terminating on signal 15 from pid 133 (/usr/bin/python3)&#10;")
+
+
 @pytest.mark.parametrize("text,signature", [
     ("guest crashed: vCPU 1: triple fault (rip 0xfff0 ...; the reset state: this host's KVM does not keep the "
      "registers of a triple fault)", "triple-fault-reset-state"),
@@ -166,6 +174,10 @@ SPINNING = ("[test harness: vCPU state, no exit within 140 s]\n"
     ("vCPU 1: in-guest for 2.100 s; rip 0xffffffffc033320c rsp 0x0; exception 14 injected", None),
     ("guest crashed: vCPU 0: triple fault (rip 0xffffffff81000000 rsp ...)", None),
     ("assert report.tests.get('virtio-blk') == ('pass', '')", None),
+    (QEMU_EARLY_STALL, "early-cpu-stall-qemu"),
+    # A CPU that had run (many softirqs) before it stalled, or a stall QEMU lived through.
+    (QEMU_EARLY_STALL.replace("softirq=28/34", "softirq=2830/2834"), None),
+    (QEMU_EARLY_STALL.replace("qemu-system-x86_64: terminating on signal 15", "VIREO-AGENT: done"), None),
 ])
 def test_only_the_nested_emulators_signatures_are_retried(text, signature):
     assert _kvm_tests().nested_signature(text) == signature
