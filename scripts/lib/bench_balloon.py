@@ -41,7 +41,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
-from bench_sandbox import guest_env, run_in_sandboxes  # noqa: E402
+from bench_sandbox import guest_env, plan, run_in_sandboxes, run_rounds  # noqa: E402
 from vmm import BASE_CMDLINE  # noqa: E402
 
 SIDES = ["vireo", "qemu"]
@@ -202,27 +202,13 @@ def analyse(events, samples, mib, cycles):
     return out
 
 
-def plan(rounds, sides):
-    return [(r, side) for r in range(rounds) for side in (sides if r % 2 == 0 else list(reversed(sides)))]
-
-
 def inside(out, rounds, mib, cycles, sides):
     # KVM's per-VM counters live in debugfs.
     if not os.path.exists("/sys/kernel/debug/kvm"):
         subprocess.run(["mount", "-t", "debugfs", "debugfs", "/sys/kernel/debug"], check=False)
     kernel = os.environ["VIREO_GUEST_KERNEL"]
     initramfs = os.environ["VIREO_GUEST_INITRAMFS"]
-    runs = json.loads(pathlib.Path(out).read_text()) if os.path.exists(out) else []
-    done = {(r["round"], r["side"]) for r in runs}
-    for r, side in plan(rounds, sides):
-        if (r, side) in done:
-            continue
-        res = run_side(side, kernel, initramfs, mib, cycles)
-        res["round"] = r
-        runs.append(res)
-        print(f"bench-balloon: round {r} {side}: " + json.dumps({k: v for k, v in res.items() if k != "output_tail"}),
-              file=sys.stderr, flush=True)
-        pathlib.Path(out).write_text(json.dumps(runs, indent=1))
+    run_rounds(out, plan(rounds, sides), lambda side: run_side(side, kernel, initramfs, mib, cycles), "bench-balloon")
 
 
 def summarize(runs, sides):

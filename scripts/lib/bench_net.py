@@ -33,6 +33,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
 from bench import cpu_seconds  # noqa: E402
+from bench_sandbox import plan, run_rounds  # noqa: E402
 from vmm import BASE_CMDLINE  # noqa: E402
 
 SIDES = ["vireo-tap", "qemu-tap", "qemu-vhost", "vireo-user", "qemu-user"]
@@ -110,38 +111,27 @@ def run_side(side, argv, timeout):
     return result
 
 
-def plan(rounds, sides):
-    """Every (round, side) boot in order: ABBA, each round reversing the one before."""
-    return [(r, side) for r in range(rounds) for side in (sides if r % 2 == 0 else list(reversed(sides)))]
-
-
 def inside(out, rounds, seconds, sides):
     """Runs the boots of plan() that `out` does not hold yet, adding each result to it as it comes:
     a nested VM that dies mid-run loses only the boot it was in."""
     kernel = os.environ["VIREO_GUEST_KERNEL"]
     initramfs = os.environ["VIREO_GUEST_INITRAMFS_BENCH"]
-    runs = json.loads(pathlib.Path(out).read_text()) if os.path.exists(out) else []
-    done = {(r["round"], r["side"]) for r in runs}
     make_tap()
     servers = []
+
+    def run_one(side):
+        # Fresh servers for every boot: an iperf3 server left waiting by a client that died
+        # (a guest that crashed mid-job) would fail every job after it.
+        for s in servers:
+            s.kill()
+            s.wait()
+        servers[:] = [subprocess.Popen(["iperf3", "-s", "-B", addr], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL) for addr in (HOST_ADDR, "127.0.0.1")]
+        time.sleep(0.5)
+        return run_side(side, argv_for(side, kernel, initramfs, seconds), 120 + 10 * seconds * len(JOBS))
+
     try:
-        for r, side in plan(rounds, sides):
-            if (r, side) in done:
-                continue
-            # Fresh servers for every boot: an iperf3 server left waiting by a client that died
-            # (a guest that crashed mid-job) would fail every job after it.
-            for s in servers:
-                s.kill()
-                s.wait()
-            servers = [subprocess.Popen(["iperf3", "-s", "-B", addr], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL) for addr in (HOST_ADDR, "127.0.0.1")]
-            time.sleep(0.5)
-            res = run_side(side, argv_for(side, kernel, initramfs, seconds), 120 + 10 * seconds * len(JOBS))
-            res["round"] = r
-            runs.append(res)
-            print(f"bench-net: round {r} {side}: " + json.dumps({k: v for k, v in res.items() if k != "output_tail"}),
-                  file=sys.stderr, flush=True)
-            pathlib.Path(out).write_text(json.dumps(runs, indent=1))
+        run_rounds(out, plan(rounds, sides), run_one, "bench-net")
     finally:
         for s in servers:
             s.kill()

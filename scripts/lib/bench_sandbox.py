@@ -1,5 +1,6 @@
-"""What the guest benchmarks that compare Vireo with QEMU side by side (bench_vsock.py,
-bench_balloon.py) share: the guest artefacts' paths, and running the script's --inside part in
+"""What the guest benchmarks that compare Vireo with QEMU side by side (bench_net.py,
+bench_vsock.py, bench_balloon.py) share: the guest artefacts' paths, the ABBA order of boots,
+running the boots a JSON file does not hold yet, and running the script's --inside part in
 nested VMs until every planned boot has a result (a nested VM that dies is replaced)."""
 import json
 import os
@@ -24,6 +25,28 @@ def guest_env(*names):
             env[var] = subprocess.run([str(ROOT / "scripts" / args[0]), *args[1:]], check=True,
                                       stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[0]
     return env
+
+
+def plan(rounds, sides):
+    """Every (round, side) boot in order: ABBA, each round reversing the one before."""
+    return [(r, side) for r in range(rounds) for side in (sides if r % 2 == 0 else list(reversed(sides)))]
+
+
+def run_rounds(out, boots, run_one, label):
+    """Runs the (round, side) boots that `out` (a JSON list) does not hold yet, `run_one(side)`
+    each, adding each result to it as it comes: a nested VM that dies mid-run loses only the
+    boot it was in."""
+    runs = json.loads(pathlib.Path(out).read_text()) if os.path.exists(out) else []
+    done = {(r["round"], r["side"]) for r in runs}
+    for r, side in boots:
+        if (r, side) in done:
+            continue
+        res = run_one(side)
+        res["round"] = r
+        runs.append(res)
+        print(f"{label}: round {r} {side}: " + json.dumps({k: v for k, v in res.items() if k != "output_tail"}),
+              file=sys.stderr, flush=True)
+        pathlib.Path(out).write_text(json.dumps(runs, indent=1))
 
 
 def run_in_sandboxes(script, raw, planned, args, env, seconds_per_boot, label, max_sandboxes=4):

@@ -36,7 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "system"))
 
 from bench import cpu_seconds  # noqa: E402
-from bench_sandbox import guest_env, run_in_sandboxes  # noqa: E402
+from bench_sandbox import guest_env, plan, run_in_sandboxes, run_rounds  # noqa: E402
 from vmm import BASE_CMDLINE  # noqa: E402
 
 SIDES = ["vireo", "qemu-vhost"]
@@ -187,26 +187,12 @@ def run_side(side, kernel, initramfs, nbytes, workdir):
     return result
 
 
-def plan(rounds):
-    return [(r, side) for r in range(rounds) for side in (SIDES if r % 2 == 0 else list(reversed(SIDES)))]
-
-
 def inside(out, rounds, nbytes):
     kernel = os.environ["VIREO_GUEST_KERNEL"]
     initramfs = os.environ["VIREO_GUEST_INITRAMFS_BENCH"]
     subprocess.run(["modprobe", "vhost_vsock"], stderr=subprocess.DEVNULL)
-    runs = json.loads(pathlib.Path(out).read_text()) if os.path.exists(out) else []
-    done = {(r["round"], r["side"]) for r in runs}
     workdir = tempfile.mkdtemp(prefix="vb-")
-    for r, side in plan(rounds):
-        if (r, side) in done:
-            continue
-        res = run_side(side, kernel, initramfs, nbytes, workdir)
-        res["round"] = r
-        runs.append(res)
-        print(f"bench-vsock: round {r} {side}: " + json.dumps({k: v for k, v in res.items() if k != "output_tail"}),
-              file=sys.stderr, flush=True)
-        pathlib.Path(out).write_text(json.dumps(runs, indent=1))
+    run_rounds(out, plan(rounds, SIDES), lambda side: run_side(side, kernel, initramfs, nbytes, workdir), "bench-vsock")
 
 
 def summarize(runs, nbytes):
@@ -242,7 +228,7 @@ def main(argv):
     out, rounds, nbytes = argv[0], int(argv[1]), int(argv[2])
     env = guest_env("VIREO_GUEST_KERNEL", "VIREO_GUEST_INITRAMFS_BENCH")
     raw = os.path.join(tempfile.mkdtemp(prefix="vireo-bench-vsock-"), "runs.json")
-    sandboxes = run_in_sandboxes(pathlib.Path(__file__).resolve(), raw, len(plan(rounds)), [rounds, nbytes], env,
+    sandboxes = run_in_sandboxes(pathlib.Path(__file__).resolve(), raw, len(plan(rounds, SIDES)), [rounds, nbytes], env,
                                  400, "bench-vsock")
     if not os.path.exists(raw):
         print("bench-vsock: no results", file=sys.stderr)
